@@ -1,0 +1,102 @@
+"""The database: one engine per app, one session per request or job.
+
+Data code uses `db.session` to add and flush; it never commits. The owner of the unit of work
+commits: the request (`after_request`, before the response leaves) or the job wrapper
+(`jobs.runtime`). Teardown always removes the session, rolling back whatever was left open.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from shopify_app.settings import Settings
+
+EXTENSION_KEY = "studio.db"
+
+
+class Database:
+    def __init__(self, settings: Settings):
+        self.engine = make_engine(settings.database_url)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def dispose_after_fork(self) -> None:
+        # A forked child must not reuse the parent's pooled connections (they share a socket);
+        # close=False leaves the parent's connections alone.
+        self.engine.dispose(close=False)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            # Foreign keys are off by default in SQLite; shop/redact relies on cascades.
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # WAL lets the web process read while a worker writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _current_sessionmaker() -> Session:
+    return current_app.extensions[EXTENSION_KEY].sessionmaker()
+
+
+# One session per thread, built from the current app's sessionmaker; removed when the app
+# context ends, so requests and jobs never share one.
+session: scoped_session[Session] = scoped_session(_current_sessionmaker)
+
+
+def init_app(app: Flask, settings: Settings) -> Database:
+    database = Database(settings)
+    app.extensions[EXTENSION_KEY] = database
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=database.dispose_after_fork)
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        # Commit before the response leaves, so a 2xx means the write is durable. Error
+        # responses roll back in teardown. Handlers that must keep a row on a 4xx (a request
+        # log) commit it themselves.
+        if response.status_code < 400 and not g.get("db_rollback_only"):
+            session.commit()
+        return response
+
+    @app.teardown_appcontext
+    def _remove(_exc: BaseException | None) -> None:
+        session.remove()
+
+    return database
+
+
+def get_database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions[EXTENSION_KEY]
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """Commit on success, roll back on error; for CLI commands and scripts."""
+    try:
+        yield session()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

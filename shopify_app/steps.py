@@ -1,0 +1,77 @@
+"""A GenerationJob advances in steps; each step is one RQ job that takes the job's id.
+
+`schedule_step` writes the step on the row (`next_step`, `rq_job_id`) and enqueues it after
+commit, so a lost message can be found again by the reconciler. `claim` is how a step starts:
+it returns the job only when the message is the one the row expects, which turns late or
+duplicate messages into no-ops. `fail_job` ends a job and refunds what it was charged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopify_app import credits
+from shopify_app.models import GenerationJob, JobStatus, utcnow
+from shopify_app.queues import enqueue_after_commit
+
+log = logging.getLogger(__name__)
+
+
+def schedule_step(
+    session: Session,
+    job: GenerationJob,
+    step: str,
+    queue: str,
+    delay: dt.timedelta | None = None,
+) -> str:
+    """Make `step` ("module:function") the job's next step, enqueued once the row commits."""
+    rq_job_id = f"{job.id}.{secrets.token_hex(4)}"
+    job.next_step = f"{queue}/{step}"
+    job.rq_job_id = rq_job_id
+    job.updated_at = utcnow()
+    enqueue_after_commit(session, queue, step.replace(":", "."), job.id, job_id=rq_job_id, delay=delay)
+    return rq_job_id
+
+
+def split_step(next_step: str) -> tuple[str, str]:
+    queue, _, step = next_step.partition("/")
+    return queue, step
+
+
+def claim(session: Session, job_id: str, rq_job_id: str | None) -> GenerationJob | None:
+    """Lock the job row; None when it is finished or the message is not the expected one."""
+    job = session.scalar(select(GenerationJob).where(GenerationJob.id == job_id).with_for_update())
+    if job is None:
+        log.warning("step for a job that no longer exists: %s", job_id)
+        return None
+    if JobStatus(job.status).terminal:
+        return None
+    if rq_job_id is not None and job.rq_job_id != rq_job_id:
+        log.info("stale message %s for job %s (expects %s)", rq_job_id, job_id, job.rq_job_id)
+        return None
+    return job
+
+
+def finish_job(job: GenerationJob) -> None:
+    job.status = JobStatus.SUCCESS
+    job.stage = "done"
+    job.progress = 100
+    job.next_step = None
+    job.finished_at = utcnow()
+
+
+def fail_job(session: Session, job: GenerationJob, code: str, message: str) -> None:
+    """End the job as FAILURE with a reason, and refund it (at most once)."""
+    job.status = JobStatus.FAILURE
+    job.stage = "failed"
+    job.error_code = code
+    job.error_message = message
+    job.next_step = None
+    job.finished_at = utcnow()
+    refunded = credits.refund(session, job, reason=f"refund: {code}")
+    log.info("job failed: %s (%s); refunded %s credits", code, message, refunded)
