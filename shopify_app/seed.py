@@ -22,7 +22,7 @@ def seed_defaults() -> Iterator[str]:
                 name=LOCAL_MODEL_NAME,
                 provider="local",
                 provider_config={},
-                provider_capabilities={"model_generation": True, "try_on": True},
+                provider_capabilities=["model_generation", "try_on"],
                 tool_types=["BASE_GENERATION", "TRY_ON"],
                 recommended=True,
                 beta=False,

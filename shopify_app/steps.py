@@ -71,6 +71,7 @@ def fail_job(session: Session, job: GenerationJob, code: str, message: str) -> N
     job.stage = "failed"
     job.error_code = code
     job.error_message = message
+    job.failed_step = job.next_step or job.failed_step
     job.next_step = None
     job.finished_at = utcnow()
     refunded = credits.refund(session, job, reason=f"refund: {code}")

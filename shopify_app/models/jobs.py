@@ -20,6 +20,7 @@ class GenerationJob(Base):
         Index("ix_generation_jobs_shop_created", "shop_id", "created_at"),
         Index("ix_generation_jobs_status_updated", "status", "updated_at"),
         Index("ix_generation_jobs_parent", "parent_job_id"),
+        Index("ix_generation_jobs_created", "created_at"),
     )
 
     id: Mapped[str] = ulid_pk()
@@ -48,6 +49,9 @@ class GenerationJob(Base):
     # The step the job runs next ("module:function"), so the reconciler can enqueue it again.
     next_step: Mapped[str | None] = mapped_column(String(120))
     rq_job_id: Mapped[str | None] = mapped_column(String(120))
+    # The step that was due when the job failed (`next_step`'s value then): what a support
+    # retry schedules again.
+    failed_step: Mapped[str | None] = mapped_column(String(120))
     attempts: Mapped[int] = mapped_column(default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
 

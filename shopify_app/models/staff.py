@@ -23,6 +23,9 @@ class StaffUser(Base):
     locked_until: Mapped[dt.datetime | None]
     disabled_at: Mapped[dt.datetime | None]
     last_login_at: Mapped[dt.datetime | None]
+    # Part of every console cookie and bearer token; bumping it (sign-out, disable, password
+    # change) revokes all of them at once.
+    session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[dt.datetime] = created_at()
 
     @property
