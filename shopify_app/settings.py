@@ -36,6 +36,26 @@ class SettingsError(RuntimeError):
     """A setting is missing, malformed, or unsafe for the chosen environment."""
 
 
+# Generation provider types whose credentials are read from PROVIDER_<TYPE>_KEY and
+# PROVIDER_<TYPE>_BASE_URL (mirrors shopify_app.providers.config.ProviderType).
+PROVIDER_ENV_TYPES = (
+    "studio", "custom_models", "generation_tools", "photogpt", "fal_standard", "fashn",
+)
+# Public hosts with a well-known API root; the others must be configured.
+DEFAULT_PROVIDER_BASE_URLS = {
+    "fal_standard": "https://queue.fal.run",
+    "fashn": "https://api.fashn.ai/v1",
+}
+
+
+@dataclass(frozen=True)
+class ProviderCredentials:
+    """A provider's API key and API root, from the environment (never from the registry)."""
+
+    api_key: str = field(default="", repr=False)
+    base_url: str = ""
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -74,6 +94,12 @@ class Settings:
     # How often a worker heartbeats while a job runs; a started job whose worker has been
     # silent for three intervals is taken as lost by the reconciler.
     worker_heartbeat_seconds: int = 10
+
+    # Generation providers: credentials by provider type, the timeout of every upstream call,
+    # and how many times a technical failure is retried before the fallback provider runs.
+    provider_credentials: Mapping[str, ProviderCredentials] = field(default_factory=dict, repr=False)
+    provider_timeout_seconds: float = 30.0
+    provider_technical_retries: int = 2
 
     # ---------------------------------------------------------------- construction
 
@@ -150,6 +176,9 @@ class Settings:
             reconcile_interval_seconds=reader.int("RECONCILE_INTERVAL_SECONDS", 60, minimum=1),
             job_deadline_seconds=reader.int("JOB_DEADLINE_SECONDS", 3 * 3600, minimum=60),
             worker_heartbeat_seconds=reader.int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
+            provider_credentials=reader.provider_credentials(),
+            provider_timeout_seconds=float(reader.int("PROVIDER_TIMEOUT_SECONDS", 30, minimum=1)),
+            provider_technical_retries=reader.int("PROVIDER_TECHNICAL_RETRIES", 2, minimum=0),
         )
         if overrides:
             settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
@@ -261,6 +290,19 @@ class _Reader:
         if not value.startswith(("http://", "https://")):
             raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
         return value
+
+    def provider_credentials(self) -> dict[str, ProviderCredentials]:
+        found: dict[str, ProviderCredentials] = {}
+        for provider_type in PROVIDER_ENV_TYPES:
+            prefix = f"PROVIDER_{provider_type.upper()}"
+            key = self.str(f"{prefix}_KEY", "")
+            default_url = DEFAULT_PROVIDER_BASE_URLS.get(provider_type, "")
+            base_url = self.str(f"{prefix}_BASE_URL", default_url).rstrip("/")
+            if base_url and not base_url.startswith("https://"):
+                raise SettingsError(f"{prefix}_BASE_URL must be an https:// URL, got {base_url!r}")
+            if key or base_url:
+                found[provider_type] = ProviderCredentials(api_key=key, base_url=base_url)
+        return found
 
     def prices(self, name: str, default: Mapping[str, int]) -> dict[str, int]:
         value = self.raw(name)
