@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Uuid
+from sqlalchemy import JSON, Float, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shopify_app.models.base import Base, created_at, updated_at
@@ -36,5 +36,7 @@ class GenerationModel(Base):
     max_output_width: Mapped[int | None] = mapped_column(Integer)
     max_output_height: Mapped[int | None] = mapped_column(Integer)
     max_size_pixels: Mapped[int | None] = mapped_column(Integer)
+    # Scales the workflow's credit price for this model (a costlier provider costs more credits).
+    credit_multiplier: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     created_at: Mapped[dt.datetime] = created_at()
     updated_at: Mapped[dt.datetime] = updated_at()
