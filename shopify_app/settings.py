@@ -94,6 +94,8 @@ class Settings:
     # How often a worker heartbeats while a job runs; a started job whose worker has been
     # silent for three intervals is taken as lost by the reconciler.
     worker_heartbeat_seconds: int = 10
+    # How long a signed /v1/files URL stays valid.
+    file_url_ttl_seconds: int = 3600
 
     # Generation providers: credentials by provider type, the timeout of every upstream call,
     # and how many times a technical failure is retried before the fallback provider runs.
@@ -176,6 +178,7 @@ class Settings:
             reconcile_interval_seconds=reader.int("RECONCILE_INTERVAL_SECONDS", 60, minimum=1),
             job_deadline_seconds=reader.int("JOB_DEADLINE_SECONDS", 3 * 3600, minimum=60),
             worker_heartbeat_seconds=reader.int("WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
+            file_url_ttl_seconds=reader.int("FILE_URL_TTL_SECONDS", 3600, minimum=1),
             provider_credentials=reader.provider_credentials(),
             provider_timeout_seconds=float(reader.int("PROVIDER_TIMEOUT_SECONDS", 30, minimum=1)),
             provider_technical_retries=reader.int("PROVIDER_TECHNICAL_RETRIES", 2, minimum=0),
