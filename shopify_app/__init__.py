@@ -67,3 +67,5 @@ def _redis_url(settings: Settings) -> str:
 
 def _register_feature_blueprints(app: Flask, settings: Settings) -> None:
     """Each feature area registers itself here (Shopify auth and webhooks, /v1, UI, support)."""
+    from shopify_app.shopify import auth_views; auth_views.init_app(app)  # noqa: E702
+    from shopify_app.webhooks import bp as webhooks_bp; app.register_blueprint(webhooks_bp)  # noqa: E702

@@ -349,6 +349,26 @@ def refresh_access_token(settings: Settings, shop: str, refresh_token: str,
     return _grant(domain, result.access_token)
 
 
+def grant_from_token_response(shop: str, data: Mapping[str, Any]) -> TokenGrant:
+    """A TokenGrant from the JSON of Shopify's `/admin/oauth/access_token` (authorization-code
+    grant), with the same expiry rules as the SDK's exchange and refresh results."""
+    now = dt.datetime.now(dt.UTC)
+
+    def after(seconds: object) -> str | None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return None
+        return _iso(now + dt.timedelta(seconds=seconds))
+
+    class _Answer:
+        token = str(data.get("access_token") or "")
+        scope = str(data.get("scope") or "")
+        expires = after(data.get("expires_in"))
+        refresh_token = data.get("refresh_token") if isinstance(data.get("refresh_token"), str) else None
+        refresh_token_expires = after(data.get("refresh_token_expires_in"))
+
+    return _grant(shop, _Answer)
+
+
 def _grant(shop: str, token: Any) -> TokenGrant:
     now = dt.datetime.now(dt.UTC)
     expires_at = _parse_iso(token.expires)
@@ -425,7 +445,7 @@ def oauth_query_hmac_valid(settings: Settings, params: Mapping[str, Any]) -> boo
 
 __all__ = [
     "ALIAS", "SDK_VERSION", "TokenGrant", "TokenRequestError", "Verdict", "app_config",
-    "exchange_id_token", "frame_ancestors", "oauth_permission_url", "oauth_query_hmac_valid",
+    "exchange_id_token", "frame_ancestors", "grant_from_token_response", "oauth_permission_url", "oauth_query_hmac_valid",
     "patch_id_token_page", "refresh_access_token", "sanitize_shop", "sdk_module", "shop_handle",
     "verify_app_home", "verify_flow_action", "verify_webhook",
 ]
