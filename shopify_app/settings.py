@@ -45,6 +45,7 @@ PROVIDER_ENV_TYPES = (
 DEFAULT_PROVIDER_BASE_URLS = {
     "fal_standard": "https://queue.fal.run",
     "fashn": "https://api.fashn.ai/v1",
+    "photogpt": "https://developer.photogptai.com/api",
 }
 
 

@@ -220,6 +220,9 @@ class GenerationOptions:
     reference_images: tuple[ImageInput, ...] = ()
     identity: Identity | None = None
     webhook_url: str | None = None
+    # Stable per (job, role, attempt): lets an upstream that honours it (a remote studio) answer
+    # a resubmission after a crash with the job it already started.
+    idempotency_key: str | None = None
 
 
 # ------------------------------------------------------------------------------------ results

@@ -116,8 +116,11 @@ class PhotoGPTConfig(ProviderConfig):
 
     poll_interval_seconds: float = Field(default=300.0, ge=60, le=3600)
     generation_poll_seconds: float = Field(default=10.0, ge=1, le=600)
+    # Training normally takes 20–25 minutes; past this it is taken as failed.
+    training_timeout_seconds: float = Field(default=3600.0, ge=600, le=6 * 3600)
     eye_color: str | None = None
-    min_input_images: int = Field(default=1, ge=1, le=100)
+    # PhotoGPT trains on 12 to 20 modelInput images.
+    min_input_images: int = Field(default=12, ge=1, le=20)
     prompt_template: str = "Studio catalog photo, full body, plain light grey background, {description}"
 
 
