@@ -81,8 +81,10 @@ class JsonFormatter(logging.Formatter):
         extra = getattr(record, "data", None)
         if isinstance(extra, dict):
             entry.update(extra)
-        if record.exc_info:
-            entry["exc"] = "".join(traceback.format_exception(*record.exc_info))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.exc_text:
+            entry["exc"] = record.exc_text
         return redact(json.dumps(entry, default=str))
 
 
@@ -97,8 +99,26 @@ class TextFormatter(logging.Formatter):
         return redact(f"{line} {context}".rstrip())
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Redact when the record is made, so no handler (ours, gunicorn's, a test's) sees a secret."""
+    record = _base_factory(*args, **kwargs)
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not lose the line
+        message = f"{record.msg!r} {record.args!r}"
+    record.msg = redact(message)
+    record.args = None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+    return record
+
+
 def configure_logging(level: str, json_lines: bool, secrets: Iterable[str] = ()) -> None:
     redact.add_secrets(secrets)
+    logging.setLogRecordFactory(_redacting_record_factory)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_studio", False):

@@ -82,6 +82,9 @@ def enqueue_after_commit(
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}")
     broker = get_broker()
+    if not session.in_transaction():
+        # Tie the message to a transaction, so a rollback before any write still drops it.
+        session.begin()
     pending = session.info.setdefault(_PENDING, [])
     pending.append((broker, PendingEnqueue(queue, func, args, job_id, delay, meta)))
 

@@ -30,7 +30,7 @@ def schedule_step(
     delay: dt.timedelta | None = None,
 ) -> str:
     """Make `step` ("module:function") the job's next step, enqueued once the row commits."""
-    rq_job_id = f"{job.id}.{secrets.token_hex(4)}"
+    rq_job_id = f"{job.id}-{secrets.token_hex(4)}"
     job.next_step = f"{queue}/{step}"
     job.rq_job_id = rq_job_id
     job.updated_at = utcnow()

@@ -99,16 +99,16 @@ def _empty_tables(app: Flask) -> None:
         if engine.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
         else:
-            conn.execute(text("PRAGMA foreign_keys=OFF"))
+            # Children first; the one cycle (shops.default_catalog_model_id) is ON DELETE SET NULL.
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
-            conn.execute(text("PRAGMA foreign_keys=ON"))
 
 
 # ----------------------------------------------------------------------------- app
 
-def make_settings(tmp_path: Path, database_url: str, redis_url: str, **overrides: object) -> Settings:
-    environ = {
+def settings_environ(tmp_path: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment a test app (or a worker subprocess) is configured from."""
+    return {
         "STUDIO_ENV": "test",
         "STUDIO_INSTANCE_PATH": str(tmp_path / "instance"),
         "SHOPIFY_API_KEY": CLIENT_ID,
@@ -124,7 +124,10 @@ def make_settings(tmp_path: Path, database_url: str, redis_url: str, **overrides
         "LOG_JSON": "1",
         "LOG_LEVEL": "INFO",
     }
-    return Settings.from_env(environ, **overrides)
+
+
+def make_settings(tmp_path: Path, database_url: str, redis_url: str, **overrides: object) -> Settings:
+    return Settings.from_env(settings_environ(tmp_path, database_url, redis_url), **overrides)
 
 
 @pytest.fixture
