@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "test", "production")
+MEDIA_STORAGES = ("local",)  # an S3-compatible backend slots in behind images.storage.Storage
 
 # Credits charged per unit of work, by workflow. Overridable with CREDIT_PRICES, e.g.
 # "model-generator=4,try-on=1,catalog-shoot=1". A per-generation-model multiplier lives in the
@@ -78,6 +79,8 @@ class Settings:
     secret_key: str = field(default="", repr=False)
 
     media_root: Path = PROJECT_ROOT / "instance" / "media"
+    # Where images are kept (shopify_app/images/storage.py): "local" (a directory, media_root).
+    media_storage: str = "local"
     credit_prices: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CREDIT_PRICES))
     starter_credits: int = 50
     log_level: str = "INFO"
@@ -167,6 +170,7 @@ class Settings:
             encryption_key_generated=generated,
             secret_key=secret_key,
             media_root=Path(reader.str("MEDIA_ROOT", str(instance_path / "media"))),
+            media_storage=reader.choice("MEDIA_STORAGE", MEDIA_STORAGES, "local"),
             credit_prices=reader.prices("CREDIT_PRICES", DEFAULT_CREDIT_PRICES),
             starter_credits=reader.int("STARTER_CREDITS", 50, minimum=0),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
