@@ -71,3 +71,5 @@ def _register_feature_blueprints(app: Flask, settings: Settings) -> None:
     from shopify_app.webhooks import bp as webhooks_bp; app.register_blueprint(webhooks_bp)  # noqa: E702
     if settings.dev_shop:  # raises in a production configuration
         from shopify_app.devshop import views as devshop_views; devshop_views.init_app(app)  # noqa: E702
+    from shopify_app import api; api.init_app(app)  # noqa: E702
+    from shopify_app import support; support.init_app(app)  # noqa: E702

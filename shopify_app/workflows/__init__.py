@@ -1,0 +1,1 @@
+"""Workflows: creating generation jobs (`service.create_job`) and naming catalog models."""
