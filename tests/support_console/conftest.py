@@ -1,0 +1,1 @@
+from tests.staff.fixtures import admin, console, viewer  # noqa: F401 - fixtures
