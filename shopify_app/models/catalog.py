@@ -110,9 +110,18 @@ class MediaPush(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("generation_jobs.id", ondelete="CASCADE"))
     shopify_product_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[PushState] = mapped_column(db_enum(PushState), default=PushState.QUEUED)
+    # "publish" adds the assets' images to the product; "undo" removes the media we added.
+    kind: Mapped[str] = mapped_column(String(16), default="publish")
+    # Per asset id: the staged target (resourceUrl, upload done?), the media id once known, the
+    # variant media replaced (restored on undo). Recorded before each next call to Shopify.
+    staged: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set (and committed) just before the attach call: if the answer is lost, the next attempt
+    # reconciles with the product's media instead of attaching twice.
+    attach_requested_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     polls: Mapped[int] = mapped_column(default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = created_at()
     updated_at: Mapped[dt.datetime] = updated_at()
 
