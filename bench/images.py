@@ -1,0 +1,149 @@
+"""Image normalisation benchmark: our pipeline against a naive Pillow one, in the same run.
+
+    .venv/bin/python bench/images.py [--runs 7] [--workers N]
+
+A deterministic 24 MP JPEG (6000×4000, with gradients, noise, lines and rings so the encoder and
+the resampler have real detail to work on) is normalised to Shopify's limits (≤ 4472 px,
+≤ 20 MP → 4472×2981) and to a 2048 px review size, as JPEG quality 90, by
+
+* `studio`: `shopify_app.images.normalize.normalize_image` (one decode, DCT-domain draft when it
+  applies, reduce() + short LANCZOS for the review copy, banded LANCZOS on a few threads);
+* `naive`: for each output, `Image.open`, `.convert("RGB")`, `.resize(size, LANCZOS)`, save.
+
+Each pipeline runs in its own subprocess, so peak memory is that process's high-water mark
+(`resource.getrusage(...).ru_maxrss`, Linux KiB) minus its baseline after loading the input:
+Pillow allocates pixels outside Python's allocator, where tracemalloc cannot see them.
+Prints the median milliseconds of `--runs` runs, the peak memory and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from PIL import Image, ImageChops, ImageDraw  # noqa: E402
+
+SOURCE_SIZE = (6000, 4000)
+SHOPIFY_SIZE = (4472, 2981)
+REVIEW_SIZE = (2048, 1365)
+
+
+def make_source(seed: int = 24) -> bytes:
+    """A detailed 24 MP JPEG, the same bytes on every run."""
+    rnd = random.Random(seed)
+    w, h = SOURCE_SIZE
+    # Smooth colour fields (low-resolution noise, upscaled) ...
+    base = Image.frombytes("RGB", (600, 400), rnd.randbytes(600 * 400 * 3)).resize(
+        (w, h), Image.Resampling.BICUBIC
+    )
+    draw = ImageDraw.Draw(base)
+    # ... hard edges ...
+    for _ in range(400):
+        x, y, r = rnd.randrange(w), rnd.randrange(h), rnd.randrange(20, 300)
+        colour = tuple(rnd.randrange(256) for _ in range(3))
+        draw.ellipse((x - r, y - r, x + r, y + r), outline=colour, width=rnd.randrange(1, 8))
+    for _ in range(300):
+        colour = tuple(rnd.randrange(256) for _ in range(3))
+        draw.line((rnd.randrange(w), rnd.randrange(h), rnd.randrange(w), rnd.randrange(h)), fill=colour, width=2)
+    # ... and fine grain, like sensor noise.
+    grain = Image.frombytes("L", (w, h), rnd.randbytes(w * h)).point(lambda v: 128 + (v - 128) // 6)
+    base = ImageChops.overlay(base, Image.merge("RGB", (grain, grain, grain)))
+    buffer = io.BytesIO()
+    base.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def naive(data: bytes) -> list[tuple[int, int]]:
+    sizes = []
+    for size in (SHOPIFY_SIZE, REVIEW_SIZE):
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90)
+        sizes.append(image.size)
+    return sizes
+
+
+def studio(data: bytes, workers: int | None) -> list[tuple[int, int]]:
+    from shopify_app.images.normalize import normalize_image
+
+    result = normalize_image(data, workers=workers)
+    return [(result.full.width, result.full.height), (result.review.width, result.review.height)]
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(pipeline: str, source: Path, runs: int, workers: int | None) -> None:
+    data = source.read_bytes()
+    if pipeline == "studio":
+        import shopify_app.images.normalize  # noqa: F401 - import cost is not the pipeline's
+    baseline = _max_rss_mb()
+    timings, sizes = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sizes = naive(data) if pipeline == "naive" else studio(data, workers)
+        timings.append((time.perf_counter() - start) * 1000)
+    print(json.dumps({
+        "pipeline": pipeline,
+        "timings_ms": [round(t, 1) for t in timings],
+        "median_ms": statistics.median(timings),
+        "peak_mb": _max_rss_mb() - baseline,
+        "sizes": sizes,
+    }))
+
+
+def run(pipeline: str, source: Path, runs: int, workers: int | None) -> dict:
+    command = [sys.executable, __file__, "--child", pipeline, "--source", str(source), "--runs", str(runs)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=None, help="threads for our pipeline (default: cores, max 4)")
+    parser.add_argument("--child", choices=("naive", "studio"))
+    parser.add_argument("--source", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.source, args.runs, args.workers)
+        return
+
+    data = make_source()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "source-24mp.jpg"
+        source.write_bytes(data)
+        print(f"source: {SOURCE_SIZE[0]}×{SOURCE_SIZE[1]} JPEG, {len(data) / 1e6:.1f} MB; "
+              f"targets {SHOPIFY_SIZE[0]}×{SHOPIFY_SIZE[1]} (Shopify) + {REVIEW_SIZE[0]}×{REVIEW_SIZE[1]} (review); "
+              f"{args.runs} runs each")
+        naive_result = run("naive", source, args.runs, None)
+        studio_result = run("studio", source, args.runs, args.workers)
+    if naive_result["sizes"] != studio_result["sizes"]:
+        raise SystemExit(f"pipelines disagree on output sizes: {naive_result['sizes']} vs {studio_result['sizes']}")
+    for result in (naive_result, studio_result):
+        print(f"{result['pipeline']:>7}: median {result['median_ms']:7.1f} ms   peak +{result['peak_mb']:6.1f} MB"
+              f"   runs {result['timings_ms']}")
+    speedup = naive_result["median_ms"] / studio_result["median_ms"]
+    memory = studio_result["peak_mb"] / naive_result["peak_mb"]
+    print(f"speed-up: {speedup:.2f}× faster than naive   peak memory: {memory:.2f}× of naive")
+
+
+if __name__ == "__main__":
+    main()
