@@ -148,18 +148,41 @@ def deliver_outputs(session: Session, job: GenerationJob, outputs: list[OutputIm
     if hook is not None:
         hook(session, job, outputs)
         return
-    store_outputs(session, job, outputs)
+    from shopify_app.images.errors import ImageIntakeError
+
+    try:
+        store_outputs(session, job, outputs)
+    except ImageIntakeError as exc:
+        # The provider said it succeeded but its image is unusable (or unreachable/unsafe).
+        fail_job(session, job, "provider_output_invalid", str(exc))
+        return
     finish_job(job)
 
 
-def store_outputs(session: Session, job: GenerationJob, outputs: list[OutputImage]) -> list[Asset]:
-    """Download (SSRF-safe), validate, normalise and store each output as an `Asset`."""
-    from shopify_app.images import intake  # issue 4 item 5: the one path for every image
+def output_bytes(output: OutputImage, settings: Settings) -> bytes:
+    """An output's bytes: in hand, or downloaded with the SSRF-safe fetcher (never with a
+    provider's credentials)."""
+    if output.data is not None:
+        return output.data
+    from shopify_app.images.fetch import fetch_image
 
+    assert output.url is not None
+    return fetch_image(output.url, settings).content
+
+
+def store_outputs(session: Session, job: GenerationJob, outputs: list[OutputImage]) -> list[Asset]:
+    """Download (SSRF-safe), validate, normalise and store each output as an `Asset`
+    (`shopify_app.images.storage.store_image`: the one path every image takes)."""
+    from shopify_app.images.storage import store_image
+
+    settings = _settings()
     kind = AssetKind.PORTRAIT if job.workflow == Workflow.MODEL_GENERATOR else AssetKind.TRY_ON
     assets = []
-    for index, output in enumerate(outputs):
-        asset = intake.store_provider_output(session, job, output, kind=kind, index=index)
+    for output in outputs:
+        asset = store_image(
+            session, job.shop_id, kind, output_bytes(output, settings),
+            job_id=job.id, catalog_model_id=job.catalog_model_id, settings=settings,
+        )
         assets.append(asset)
     job.outputs = {**(job.outputs or {}), "asset_ids": [a.id for a in assets]}
     return assets
@@ -256,9 +279,9 @@ def _image(session: Session, job: GenerationJob, ref: Any) -> ImageInput:
         asset = session.get(Asset, ref["asset_id"])
         if asset is None or asset.shop_id != job.shop_id:
             raise ConfigurationError("an input image no longer exists", code="missing_asset")
-        from shopify_app.images import intake
+        from shopify_app.images.storage import get_storage
 
-        data = intake.read_asset(asset)
+        data = get_storage(_settings()).read(asset.storage_key)
         content_type = {"PNG": "image/png", "WEBP": "image/webp"}.get(str(asset.format).upper(), "image/jpeg")
         return ImageInput(data=data, content_type=content_type, filename=f"{asset.id}")
     if ref.get("url"):

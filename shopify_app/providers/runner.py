@@ -125,12 +125,10 @@ class ProviderRunner:
 
     @staticmethod
     def tasks(session: Session, job: GenerationJob) -> list[ProviderTask]:
-        """The job's attempts, oldest first (ULIDs sort by creation)."""
-        return list(
-            session.scalars(
-                select(ProviderTask).where(ProviderTask.job_id == job.id).order_by(ProviderTask.id)
-            )
-        )
+        """The job's attempts in the order they ran: primary attempts, then fallback attempts.
+        (Not by ULID: two ids minted in the same millisecond do not sort by creation.)"""
+        rows = session.scalars(select(ProviderTask).where(ProviderTask.job_id == job.id))
+        return sorted(rows, key=lambda t: (t.role == FALLBACK, t.attempt))
 
     def current_task(self, session: Session, job: GenerationJob) -> ProviderTask | None:
         tasks = self.tasks(session, job)
