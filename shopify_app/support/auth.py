@@ -44,7 +44,7 @@ def _require_staff() -> Response | tuple[Response, int] | tuple[str, int] | None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if user is None:
-        if wants_json():
+        if request.path.startswith("/support/api/") or wants_json():
             return jsonify({"detail": "Not signed in to the support console"}), 401
         return redirect(url_for("support.login", next=request.full_path.rstrip("?")))
     if request.method not in ("GET", "HEAD", "OPTIONS") and not session.csrf_valid():

@@ -62,10 +62,17 @@ def _payload() -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+_G_KEYS = ("support_staff", "support_csrf", "login_csrf", "login_csrf_new")
+
+
 def load_staff() -> StaffUser | None:
-    """The signed-in staff user of this request (cached on `g`), or None."""
-    if "support_staff" in g:
-        return g.support_staff
+    """The signed-in staff user of this request (kept on `g`), or None.
+
+    Called once at the start of each console request. It clears what an earlier request left
+    on `g` first: an app context (and its `g`) can outlive a request, as under the test client.
+    """
+    for key in _G_KEYS:
+        g.pop(key, None)
     payload = _payload()
     user = None
     if payload is not None and isinstance(payload.get("uid"), int):
