@@ -6,10 +6,10 @@ hook (every /v1 call, 4xx included) and the `flask studio create-api-key` comman
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 
 from shopify_app.api.blueprint import bp
-from shopify_app.api.context import ApiError
+from shopify_app.api.context import ApiCall, ApiError
 
 
 @bp.errorhandler(ApiError)
@@ -27,6 +27,14 @@ def init_app(app: Flask) -> None:
     from shopify_app.api.requestlog import write_request_log
 
     app.register_blueprint(bp)
+
+    @app.before_request
+    def _fresh_call() -> None:
+        # `g` lives as long as the app context, which several requests may share (tests, CLI
+        # scripts using the test client): each request starts with its own call record.
+        g.api_call = ApiCall()
+        g.api_logged = False
+
     # App-level, so unmatched /v1 paths (404/405) are logged too; registered after the
     # database hook, so it runs before the request's commit.
     app.after_request(write_request_log)

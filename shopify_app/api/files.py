@@ -12,13 +12,14 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from shopify_app.models import Asset, utcnow
 from shopify_app.settings import Settings
 
 SALT = "studio.v1.files"
+FILES_PATH = "/v1/files/"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
 def sign(asset: Asset, settings: Settings | None = None) -> SignedUrl:
     settings = settings or current_app.config["STUDIO_SETTINGS"]
     token = _serializer(settings).dumps({"a": asset.id, "s": asset.shop_id})
-    url = settings.app_url + url_for("api.download_file", token=token)
+    # Built by hand rather than url_for: workers and the CLI sign URLs outside any request.
+    url = f"{settings.app_url}{FILES_PATH}{token}"
     # The signature carries its own issue time; it expires ttl seconds after it.
     expires_at = utcnow().replace(microsecond=0) + dt.timedelta(seconds=settings.file_url_ttl_seconds)
     return SignedUrl(url=url, expires_at=expires_at)

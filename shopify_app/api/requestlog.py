@@ -37,26 +37,31 @@ def write_request_log(response: Response) -> Response:
     try:
         if failed:
             session.rollback()
+        caller = call.caller
+        # Read everything first: after a rollback these attribute reads reload rows, and a
+        # half-filled log row must not be autoflushed meanwhile.
+        values = {
+            "shop_id": caller.shop.id if caller else call.shop_id,
+            "api_client_id": caller.client.id if caller else None,
+            "auth_kind": call.auth_kind,
+            "method": request.method[:8],
+            "path": request.path[:255],
+            "status_code": response.status_code,
+            "job_id": call.job_id,
+            "duration_ms": _duration_ms(),
+        }
+        if call.store_body and not failed:
+            values["response_body"] = response.get_json(silent=True)
+        if failed:
+            values["error"] = _error_text(response)
+        elif call.note:
+            values["error"] = call.note
         row = None if failed else call.claimed_row
         if row is None:
-            row = RequestLog(request_id=g.request_id)
+            row = RequestLog(request_id=g.request_id, body_sha256=call.body_sha256)
             session.add(row)
-        caller = call.caller
-        row.shop_id = caller.shop.id if caller else call.shop_id
-        row.api_client_id = caller.client.id if caller else None
-        row.auth_kind = call.auth_kind
-        row.method = request.method[:8]
-        row.path = request.path[:255]
-        row.status_code = response.status_code
-        row.job_id = call.job_id
-        row.body_sha256 = row.body_sha256 or call.body_sha256
-        row.duration_ms = _duration_ms()
-        if call.store_body and not failed:
-            row.response_body = response.get_json(silent=True)
-        if failed:
-            row.error = _error_text(response)
-        elif call.note:
-            row.error = call.note
+        for name, value in values.items():
+            setattr(row, name, value)
         if failed:
             session.commit()
         else:
