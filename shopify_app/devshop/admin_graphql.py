@@ -358,8 +358,8 @@ def staged_uploads_create(ctx: Context, input: list[dict[str, Any]]) -> dict[str
         return {"stagedTargets": None, "userErrors": errors}
     for item in input:
         method = item.get("httpMethod") or "PUT"
-        key = ctx.store.create_upload(item["filename"], item["mimeType"], method)
-        signature = ctx.store.sign(key)
+        key = ctx.store.create_upload(item["filename"], item["mimeType"], method, conn=ctx.conn)
+        signature = ctx.store.sign(key, conn=ctx.conn)
         resource_url = ctx.store.resource_url(key)
         if method == "POST":
             # Shaped like Shopify's Google Cloud Storage form-post targets.

@@ -220,5 +220,4 @@ def send_webhook(topic: str, payload: dict[str, Any], app: Flask | None = None, 
         import requests
 
         return requests.post(f"{settings.app_url}/webhooks", data=body, headers=headers, timeout=10).status_code
-    with app.test_client() as client:
-        return client.post("/webhooks", data=body, headers=headers).status_code
+    return app.test_client().post("/webhooks", data=body, headers=headers).status_code

@@ -351,14 +351,26 @@ class DevShopStore:
 
     # ------------------------------------------------------------------ uploads
 
-    def create_upload(self, filename: str, mime_type: str, http_method: str) -> str:
+    def create_upload(self, filename: str, mime_type: str, http_method: str,
+                      conn: sqlite3.Connection | None = None) -> str:
+        """Register a staged upload; inside a GraphQL request pass its connection (`conn`)."""
         key = f"tmp/{secrets.token_hex(12)}/{_safe_filename(filename)}"
-        with self.write() as conn:
-            conn.execute(
+        with self._using(conn) as c:
+            c.execute(
                 "INSERT INTO uploads (key, filename, mime_type, http_method, created_ts) VALUES (?, ?, ?, ?, ?)",
                 (key, filename, mime_type, http_method, time.time()),
             )
         return key
+
+    @contextlib.contextmanager
+    def _using(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        # A caller already in a write transaction passes its connection: SQLite has one writer,
+        # so opening a second write transaction here would wait for ourselves.
+        if conn is not None:
+            yield conn
+        else:
+            with self.write() as own:
+                yield own
 
     def upload_path(self, key: str) -> Path:
         return self.uploads_dir / hashlib.sha256(key.encode()).hexdigest()
@@ -377,18 +389,18 @@ class DevShopStore:
         with self.read() as conn:
             return conn.execute("SELECT * FROM uploads WHERE key = ?", (key,)).fetchone()
 
-    def secret(self) -> bytes:
-        """A per-dev-shop signing secret (staged upload URLs, authorization codes)."""
-        with self.write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+    def secret(self, conn: sqlite3.Connection | None = None) -> bytes:
+        """A per-dev-shop signing secret (staged upload URLs)."""
+        with self._using(conn) as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
             if row is None:
                 value = secrets.token_hex(32)
-                conn.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (value,))
+                c.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (value,))
                 return value.encode()
             return str(row["value"]).encode()
 
-    def sign(self, key: str) -> str:
-        return hmac.new(self.secret(), key.encode(), hashlib.sha256).hexdigest()
+    def sign(self, key: str, conn: sqlite3.Connection | None = None) -> str:
+        return hmac.new(self.secret(conn), key.encode(), hashlib.sha256).hexdigest()
 
     def verify_signature(self, key: str, signature: str) -> bool:
         return hmac.compare_digest(self.sign(key), signature or "")
