@@ -125,7 +125,9 @@ def test_a_worker_killed_mid_job_is_recovered_exactly_once(
             assert worker.poll() is None, "worker exited early"
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.05)
-        # Kill the worker and its work horse at once, as a lost machine would.
+        # Kill the worker and its work horse at once, as a lost machine would (RQ puts the
+        # horse in its own process group, so it is killed by its pid).
+        os.kill(int((tmp_path / "started").read_text()), signal.SIGKILL)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
