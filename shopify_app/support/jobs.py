@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
-
-from flask import abort, current_app, render_template, request, send_file
+from flask import Response, abort, current_app, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from shopify_app import db
+from shopify_app.images.storage import InvalidKey, get_storage
 from shopify_app.models import (
     Asset,
     AuditLog,
@@ -124,14 +123,16 @@ def asset_image(asset_id: str) -> ResponseReturnValue:
     asset = db.session().get(Asset, asset_id)
     if asset is None:
         abort(404)
-    root = Path(current_app.config["STUDIO_SETTINGS"].media_root).resolve()
-    path = (root / asset.storage_key).resolve()
-    # A storage key is ours, but a path that leaves the media root is never served.
-    if not path.is_relative_to(root) or not path.is_file():
-        abort(404)
     mimetype = _MIME.get((asset.format or "").lower())
-    if mimetype is None:
+    storage = get_storage(current_app.config["STUDIO_SETTINGS"])
+    try:
+        # The storage refuses keys that would leave its root (InvalidKey).
+        if mimetype is None or not storage.exists(asset.storage_key):
+            abort(404)
+        path = storage.path_for(asset.storage_key)
+        body = send_file(path, mimetype=mimetype, max_age=0) if path is not None else None
+    except InvalidKey:
         abort(404)
-    response = send_file(path, mimetype=mimetype, max_age=0)
+    response = body if body is not None else Response(storage.read(asset.storage_key), mimetype=mimetype)
     response.headers["Cache-Control"] = "private, no-store"
     return response
