@@ -359,6 +359,12 @@ class AdminClient:
                 attempts += 1
                 if attempts > self.max_retries + 2:
                     raise AdminTransientError(f"THROTTLED {attempts} times")
+                self.stats.retries += 1
+                # THROTTLED means Shopify did not run the operation: retrying is always safe.
+                if throttle_status and self.budget is not None:
+                    # The budget now mirrors Shopify's bucket: its reservation waits for exactly
+                    # the points this query needs (and accounts for the other workers).
+                    continue
                 needed = int(requested or self._estimate(query))
                 if throttle_status:
                     available = float(throttle_status["currentlyAvailable"])
@@ -366,9 +372,7 @@ class AdminClient:
                     delay = max(0.05, (needed - available) / rate)
                 else:
                     delay = self._backoff(attempts)
-                # THROTTLED means Shopify did not run the operation: retrying is always safe.
                 waited = self._wait(delay, waited, "THROTTLED")
-                self.stats.retries += 1
                 continue
             if errors:
                 raise AdminGraphQLError(errors_list(errors))
