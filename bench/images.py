@@ -11,7 +11,7 @@ the resampler have real detail to work on) is normalised to Shopify's limits (â‰
 * `naive`: for each output, `Image.open`, `.convert("RGB")`, `.resize(size, LANCZOS)`, save.
 
 Each pipeline runs in its own subprocess, so peak memory is that process's high-water mark
-(`resource.getrusage(...).ru_maxrss`, Linux KiB) minus its baseline after loading the input:
+(`VmHWM`, or `ru_maxrss` off Linux) minus its baseline after loading the input:
 Pillow allocates pixels outside Python's allocator, where tracemalloc cannot see them.
 Prints the median milliseconds of `--runs` runs, the peak memory and the ratios.
 """
@@ -85,7 +85,16 @@ def studio(data: bytes, workers: int | None) -> list[tuple[int, int]]:
 
 
 def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's peak resident memory. Linux's VmHWM belongs to the process image and
+    starts afresh at exec, unlike ru_maxrss, which exec inherits from the parent that built
+    the (large) source image; elsewhere fall back to ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def child(pipeline: str, source: Path, runs: int, workers: int | None) -> None:

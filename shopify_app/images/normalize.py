@@ -148,12 +148,15 @@ def normalize_image(
     workers = default_workers() if workers is None else workers
     parallel = workers > 1 and image.width * image.height >= PARALLEL_MIN_PIXELS
     with _executor(workers if parallel else 1) as pool:
-        full = _shrink(image, full_size, FULL_REDUCING_GAP, pool if parallel else None)
-        del image  # the decoded source is the biggest buffer; drop it before the rest
+        shrunk = _shrink(image, full_size, FULL_REDUCING_GAP, pool if parallel else None)
+        del image  # the decoded source is the biggest buffer; drop it before assembling
+        full = shrunk.assemble() if isinstance(shrunk, _Bands) else shrunk
+        del shrunk
         # The full image is encoded while the review copy is made from it (not from the
         # source: it is already mostly there, so the review resize is short).
         full_done = pool.submit(_finish, full, transform, orientation)
         review = _shrink(full, review_size, REVIEW_REDUCING_GAP, None)
+        assert isinstance(review, Image.Image)
         review_encoded = _finish(review, transform, orientation)
         full_encoded = full_done.result()
     return NormalizedImage(
@@ -236,7 +239,9 @@ def _srgb_transform(image: Image.Image) -> ImageCms.ImageCmsTransform | None:
 _CMYK_NAIVE: Any = object()
 
 
-def _shrink(image: Image.Image, size: tuple[int, int], gap: float, pool: Executor | None) -> Image.Image:
+def _shrink(
+    image: Image.Image, size: tuple[int, int], gap: float, pool: Executor | None
+) -> Image.Image | _Bands:
     if image.size == size:
         return image  # read-only from here on: no copy needed
     factor = min(image.width / size[0], image.height / size[1])
@@ -258,9 +263,26 @@ def _filter_for(factor: float) -> Image.Resampling:
     return MILD_SHRINK_FILTER if factor < 2.0 else Image.Resampling.LANCZOS
 
 
+@dataclass
+class _Bands:
+    """A resized image still in horizontal bands; `assemble` once the source is released."""
+
+    size: tuple[int, int]
+    mode: str
+    parts: list[tuple[int, Image.Image]]
+
+    def assemble(self) -> Image.Image:
+        out = Image.new(self.mode, self.size)
+        while self.parts:
+            top, part = self.parts.pop(0)
+            out.paste(part, (0, top))
+            del part  # free each band as soon as it is copied
+        return out
+
+
 def _resize_in_bands(
     image: Image.Image, size: tuple[int, int], resample: Image.Resampling, pool: Executor
-) -> Image.Image:
+) -> _Bands:
     """Resize `image` to `size` as horizontal bands resized concurrently. `box` makes each band
     sample the source rows around it, so the bands join without a seam."""
     width, height = size
@@ -274,10 +296,7 @@ def _resize_in_bands(
         return image.resize((width, bottom - top), resample, box=box)
 
     futures: list[Future[Image.Image]] = [pool.submit(band, i) for i in range(bands)]
-    out = Image.new(image.mode, size)
-    for i, future in enumerate(futures):
-        out.paste(future.result(), (0, cuts[i]))
-    return out
+    return _Bands(size=size, mode=image.mode, parts=[(cuts[i], f.result()) for i, f in enumerate(futures)])
 
 
 def _finish(image: Image.Image, transform: Any, orientation: int) -> EncodedImage:

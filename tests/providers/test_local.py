@@ -1,0 +1,294 @@
+"""The local preview renderer and its provider adapter."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import pytest
+from PIL import Image, ImageDraw
+
+from shopify_app.images.storage import LocalStorage
+from shopify_app.models.enums import ProviderTaskStatus
+from shopify_app.providers import get_provider
+from shopify_app.providers.base import (
+    Capability,
+    ContentError,
+    GenerationOptions,
+    Identity,
+    ImageInput,
+    ModelSpec,
+    Provider,
+    TaskState,
+)
+from shopify_app.providers.local import LocalProvider
+from shopify_app.providers.local_render import (
+    PortraitSpec,
+    build_for,
+    garment_colour,
+    lift_garment,
+    output_size,
+    render_portrait,
+)
+
+SPEC = ModelSpec(gender="FEMALE", ethnicity="East Asian", body_type="athletic", age_range="25-34")
+
+
+def garment_photo(colour: tuple[int, int, int] = (30, 70, 170), background: tuple[int, int, int] = (248, 248, 246),
+                  fmt: str = "JPEG") -> bytes:
+    """A flat-lay T-shirt on a plain studio background, with a white print on its chest."""
+    image = Image.new("RGB", (800, 800), background)
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(250, 150), (330, 120), (400, 160), (470, 120), (550, 150), (700, 280), (620, 360), (560, 310),
+                  (560, 700), (240, 700), (240, 310), (180, 360), (100, 280)], fill=colour)
+    draw.ellipse((360, 250, 440, 330), fill=background)  # the print, enclosed by the shirt
+    out = io.BytesIO()
+    image.save(out, fmt, quality=92)
+    return out.getvalue()
+
+
+def provider(settings, **config: object) -> LocalProvider:  # noqa: ANN001
+    built = get_provider("local", {"null_latency": True, **config}, settings)
+    assert isinstance(built, LocalProvider)
+    return built
+
+
+def run(p: LocalProvider, submitted) -> list:  # noqa: ANN001
+    state = TaskState(submitted.upstream_id, submitted.state)
+    result = p.poll(state)
+    assert result.status is ProviderTaskStatus.SUCCEEDED
+    return p.fetch_outputs(state)
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------ protocol
+
+
+def test_local_is_a_provider_with_both_capabilities(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    assert isinstance(p, Provider)
+    assert {Capability.MODEL_GENERATION, Capability.TRY_ON} <= p.capabilities
+
+
+def test_null_latency_completes_on_the_first_poll_with_an_identity(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    submitted = p.submit_model_generation(SPEC, GenerationOptions(seed=11))
+    assert submitted.next_poll_in == 0
+    result = p.poll(TaskState(submitted.upstream_id, submitted.state))
+    assert result.status is ProviderTaskStatus.SUCCEEDED
+    assert result.identity == Identity(provider_model_id="local:FEMALE:athletic:11")
+    [output] = p.fetch_outputs(TaskState(submitted.upstream_id, submitted.state))
+    assert output.content_type == "image/png" and (output.width, output.height) == (1024, 1536)
+    assert decoded(output.data).size == (1024, 1536)
+
+
+def test_without_null_latency_it_runs_for_a_moment_first(settings) -> None:  # noqa: ANN001
+    now = [1000.0]
+    p = LocalProvider(get_provider("local", {}, settings).config, settings, clock=lambda: now[0])
+    submitted = p.submit_model_generation(SPEC, GenerationOptions(seed=1))
+    state = TaskState(submitted.upstream_id, submitted.state)
+    first = p.poll(state)
+    assert first.status is ProviderTaskStatus.RUNNING and first.next_poll_in and first.next_poll_in > 0
+    now[0] += 10
+    assert p.poll(state).status is ProviderTaskStatus.SUCCEEDED
+
+
+def test_outputs_survive_for_another_worker_and_cancel_removes_them(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    submitted = p.submit_model_generation(SPEC, GenerationOptions(num_images=2))
+    other_worker = provider(settings)
+    state = TaskState(submitted.upstream_id, submitted.state)
+    assert len(other_worker.fetch_outputs(state)) == 2
+    other_worker.cancel(state)
+    with pytest.raises(Exception) as caught:
+        other_worker.fetch_outputs(state)
+    assert getattr(caught.value, "code", "") == "output_missing"
+
+
+# ------------------------------------------------------------------------------ portraits
+
+
+def test_same_seed_same_bytes_and_different_seed_different_bytes(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    a = run(p, p.submit_model_generation(SPEC, GenerationOptions(seed=42)))[0].data
+    b = run(p, p.submit_model_generation(SPEC, GenerationOptions(seed=42)))[0].data
+    c = run(p, p.submit_model_generation(SPEC, GenerationOptions(seed=43)))[0].data
+    assert digest(a) == digest(b)
+    assert digest(a) != digest(c)
+
+
+def test_no_seed_is_derived_from_the_spec_deterministically(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    a = run(p, p.submit_model_generation(SPEC, GenerationOptions()))[0].data
+    b = run(p, p.submit_model_generation(SPEC, GenerationOptions()))[0].data
+    assert digest(a) == digest(b)
+
+
+@pytest.mark.parametrize(
+    ("options", "spec_changes", "size"),
+    [
+        (GenerationOptions(width=768, height=1024), {}, (768, 1024)),
+        (GenerationOptions(aspect_ratio="1:1"), {}, (1536, 1536)),
+        (GenerationOptions(aspect_ratio="16:9"), {}, (1536, 864)),
+        (GenerationOptions(aspect_ratio="3:4", width=900), {}, (900, 1200)),
+        (GenerationOptions(), {"aspect_ratio": "4:5", "resolution": "1K"}, (819, 1024)),
+        (GenerationOptions(), {}, (1024, 1536)),
+    ],
+)
+def test_requested_size_and_aspect_ratio_are_honoured(settings, options, spec_changes, size) -> None:  # noqa: ANN001
+    import dataclasses
+
+    p = provider(settings)
+    spec = dataclasses.replace(SPEC, **spec_changes)
+    [output] = run(p, p.submit_model_generation(spec, options))
+    assert decoded(output.data).size == size
+
+
+def test_output_size_is_clamped() -> None:
+    assert output_size(10_000, 20_000) == (2048, 4096)
+    assert output_size(width=100, height=100) == (256, 256)
+    assert output_size(aspect_ratio="nonsense") == (1024, 1536)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("slim", "Slim"), ("Athletic", "Athletic"), ("plus size", "Plus-size"), ("Plus-Size", "Plus-size"),
+     ("hourglass", "Curvy"), ("muscular", "Athletic"), ("petite", "Slim"), ("mystery", "Average"), ("", "Average")],
+)
+def test_body_types_map_sensibly(text: str, name: str) -> None:
+    assert build_for(text).name == name
+
+
+def _silhouette_width(image: Image.Image, y_fraction: float) -> int:
+    """Width of the figure (pixels unlike the backdrop) across one row."""
+    row = image.convert("RGB").crop((0, int(image.height * y_fraction), image.width, int(image.height * y_fraction) + 1))
+    background = row.getpixel((5, 0))
+    return sum(1 for p in row.get_flattened_data() if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > 30)
+
+
+def test_body_types_give_different_figures() -> None:
+    spec = {name: PortraitSpec("FEMALE", name) for name in ("slim", "average", "curvy", "plus-size")}
+    images = {name: render_portrait((512, 768), s, 5) for name, s in spec.items()}
+    hashes = {name: digest(im.tobytes()) for name, im in images.items()}
+    assert len(set(hashes.values())) == 4
+    hips = {name: _silhouette_width(im, 0.48) for name, im in images.items()}
+    assert hips["slim"] < hips["average"] < hips["curvy"] < hips["plus-size"]
+
+
+def test_the_portrait_carries_a_preview_label() -> None:
+    from shopify_app.providers.local_render import build_for as b
+    from shopify_app.providers.local_render import spec_lines
+
+    lines = spec_lines(PortraitSpec("FEMALE", "curvy", "Latina", "35-44"), b("curvy"), 9, (1024, 1536))
+    assert lines[0] == "Preview renderer"
+    assert "Curvy" in lines[1] and "35-44" in lines[2] and "Latina" in lines[2]
+
+
+# ------------------------------------------------------------------------------ try-on
+
+
+def _torso_colour(image: Image.Image) -> tuple[int, int, int]:
+    """The median colour of the torso region (centre column band, chest to waist)."""
+    w, h = image.size
+    region = image.convert("RGB").crop((int(w * 0.44), int(h * 0.30), int(w * 0.56), int(h * 0.42)))
+    pixels = list(region.get_flattened_data())
+    return tuple(sorted(c)[len(c) // 2] for c in zip(*pixels, strict=True))  # type: ignore[return-value]
+
+
+def test_lift_garment_removes_the_background_and_keeps_an_enclosed_print() -> None:
+    garment = lift_garment(garment_photo())
+    assert garment.mode == "RGBA"
+    assert garment.size[0] == pytest.approx(600, abs=12) and garment.size[1] == pytest.approx(580, abs=12)
+    assert garment.getpixel((2, garment.height - 2))[3] < 30  # outside the shirt: transparent
+    assert garment.getpixel((garment.width // 2, garment.height // 2 + 100))[3] > 240  # the shirt
+    # The white print is inside the garment, not background: it stays opaque.
+    assert garment.getpixel((400 - 100, 290 - 120))[3] > 200
+    assert garment_colour(garment) == pytest.approx((30, 70, 170), abs=10)
+
+
+@pytest.mark.parametrize("colour", [(30, 70, 170), (190, 30, 40), (40, 140, 60)])
+def test_try_on_carries_the_garment_colour_onto_the_figure(settings, colour) -> None:  # noqa: ANN001
+    p = provider(settings)
+    portrait = p.submit_model_generation(SPEC, GenerationOptions(seed=3))
+    identity = p.poll(TaskState(portrait.upstream_id, portrait.state)).identity
+    submitted = p.submit_try_on(
+        ImageInput(data=run(p, portrait)[0].data), ImageInput(data=garment_photo(colour), content_type="image/jpeg"),
+        GenerationOptions(identity=identity, width=768, height=1152),
+    )
+    [output] = run(p, submitted)
+    image = decoded(output.data)
+    assert image.size == (768, 1152)
+    assert _torso_colour(image) == pytest.approx(colour, abs=25)
+
+
+def test_try_on_onto_a_person_photo_without_a_local_identity(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    person = Image.new("RGB", (600, 900), (235, 235, 235))
+    ImageDraw.Draw(person).rectangle((220, 60, 380, 860), fill=(150, 120, 100))
+    out = io.BytesIO()
+    person.save(out, "PNG")
+    submitted = p.submit_try_on(ImageInput(data=out.getvalue()), ImageInput(data=garment_photo((190, 30, 40))),
+                                GenerationOptions(aspect_ratio="2:3", width=800))
+    image = decoded(run(p, submitted)[0].data)
+    assert image.size == (800, 1200)
+    assert _torso_colour(image) == pytest.approx((190, 30, 40), abs=30)
+
+
+def test_try_on_is_deterministic(settings) -> None:  # noqa: ANN001
+    p = provider(settings)
+    identity = Identity(provider_model_id="local:FEMALE:curvy:8")
+    options = GenerationOptions(identity=identity)
+    a = run(p, p.submit_try_on(ImageInput(data=b"unused"), ImageInput(data=garment_photo()), options))[0].data
+    b = run(p, p.submit_try_on(ImageInput(data=b"unused"), ImageInput(data=garment_photo()), options))[0].data
+    assert digest(a) == digest(b)
+
+
+@pytest.mark.parametrize("data", [b"not an image", garment_photo((248, 248, 246))])
+def test_an_unusable_garment_photo_is_a_content_error(settings, data: bytes) -> None:  # noqa: ANN001
+    p = provider(settings)
+    with pytest.raises(ContentError) as caught:
+        p.submit_try_on(ImageInput(data=b"x"), ImageInput(data=data), GenerationOptions(identity=Identity("local:MALE:slim:1")))
+    assert caught.value.code == "bad_garment_image"
+
+
+def test_a_garment_url_goes_through_the_safe_downloader(settings, mocked_responses) -> None:  # noqa: ANN001
+    p = provider(settings)
+    with pytest.raises(Exception) as caught:
+        p.submit_try_on(ImageInput(data=b"x"), ImageInput(url="http://169.254.169.254/latest/"),
+                        GenerationOptions(identity=Identity("local:MALE:slim:1")))
+    assert getattr(caught.value, "code", "") == "scheme"
+    assert len(mocked_responses.calls) == 0
+
+
+# ------------------------------------------------------------------------------ speed
+
+
+def test_a_1024x1536_portrait_renders_well_under_150_ms() -> None:
+    spec = PortraitSpec("FEMALE", "average", "Black", "25-34")
+    from shopify_app.providers.local_render import encode
+
+    encode(render_portrait((1024, 1536), spec, 1))  # warm caches
+    cpu = []
+    for seed in range(5):
+        start = time.process_time()
+        encode(render_portrait((1024, 1536), spec, seed))
+        cpu.append(time.process_time() - start)
+    # CPU time, not wall time: the figure must hold on a busy CI machine too.
+    assert sorted(cpu)[2] < 0.150
+
+
+def test_storage_keys_live_outside_shop_namespaces(settings, tmp_path) -> None:  # noqa: ANN001
+    storage = LocalStorage(tmp_path / "media")
+    p = LocalProvider(get_provider("local", {"null_latency": True}, settings).config, settings, storage=storage)
+    submitted = p.submit_model_generation(SPEC, GenerationOptions())
+    assert submitted.state["outputs"][0]["key"].startswith(f"_local/{submitted.upstream_id}/")
