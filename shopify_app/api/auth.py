@@ -55,7 +55,7 @@ def _from_api_key(session: Session, authorization: str) -> Caller:
     shop = session.get(Shop, client.shop_id)
     if shop is None:  # cascades make this unreachable; refuse rather than assume
         raise ApiError(401, "invalid API key", headers=_CHALLENGE)
-    keys.touch(client)
+    keys.touch(client, get_broker().redis)
     return Caller(shop=shop, client=client, kind="api_key")
 
 
@@ -71,7 +71,7 @@ def _from_flow(session: Session) -> tuple[Caller, flow.FlowAction]:
     client = flow.flow_client(session, shop)
     if client.disabled_at is not None:
         raise ApiError(401, "Shopify Flow actions are disabled for this shop", headers=_CHALLENGE)
-    keys.touch(client)
+    keys.touch(client, get_broker().redis)
     return Caller(shop=shop, client=client, kind="flow"), action
 
 

@@ -14,6 +14,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,7 @@ _KEY = re.compile(r"^csk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # Writing last_used_at on every call would make every read a write; once a minute is enough.
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
 # Compared against when no row matches, so a miss costs what a hit costs.
+TOUCH_GATE_PREFIX = "studio:apikey-used:"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
 
 
@@ -62,8 +65,20 @@ def find_client(session: Session, key: str) -> ApiClient | None:
     return client
 
 
-def touch(client: ApiClient, now: dt.datetime | None = None) -> None:
-    """Record use, at most once per LAST_USED_RESOLUTION (it rides the request's commit)."""
+def touch(client: ApiClient, redis: Redis | None = None, now: dt.datetime | None = None) -> None:
+    """Record use at most once per LAST_USED_RESOLUTION; the write rides the request's commit.
+
+    The Redis gate lets one request per client and minute do the UPDATE: concurrent requests of
+    one client would otherwise all update the same row and queue on its lock."""
     now = now or utcnow()
-    if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
-        client.last_used_at = now
+    if client.last_used_at is not None and now - client.last_used_at < LAST_USED_RESOLUTION:
+        return
+    if redis is not None:
+        try:
+            first = redis.set(f"{TOUCH_GATE_PREFIX}{client.id}", "1", nx=True,
+                              ex=int(LAST_USED_RESOLUTION.total_seconds()))
+        except RedisError:
+            first = True
+        if not first:
+            return
+    client.last_used_at = now

@@ -68,7 +68,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(user: ApiUser, session: S
 
     client = session.get(ApiClient, user.api_client.id)
     later = first + keys.LAST_USED_RESOLUTION + dt.timedelta(seconds=1)
-    keys.touch(client, later)
+    keys.touch(client, now=later)
     assert client.last_used_at == later
 
 

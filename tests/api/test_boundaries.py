@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopify_app import credits, db
+from shopify_app.api import idempotency
 from shopify_app.models import ApiClient, CatalogModel, CreditLedger, GenerationJob, LedgerKind, RequestLog
 from tests.api.conftest import SPEC, ApiUser, make_user, ready_catalog_model
 
@@ -72,35 +73,51 @@ def test_bad_idempotency_keys_are_422(user: ApiUser) -> None:
     assert response.status_code == 422 and response.json["detail"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
-def test_concurrent_duplicates_make_one_job(app: Flask, user: ApiUser, session: Session) -> None:
-    """Eight threads send the same keyed request at once: one job, one charge, eight equal answers."""
-    barrier = threading.Barrier(8)
+def test_concurrent_duplicates_make_one_job(
+    app: Flask, user: ApiUser, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight threads send the same keyed request at once. Every one of them looks the key up
+    before any inserts it (forced with a barrier), so all eight race on the unique constraint:
+    one job, one charge, eight equal answers."""
+    threads_n = 8
+    looked_up = threading.Barrier(threads_n)
+    seen: set[int] = set()
+    lost_races: list[int] = []
+    original_find = idempotency._find
+
+    def find_then_wait(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        found = original_find(*args, **kwargs)
+        me = threading.get_ident()
+        if me not in seen:  # the first lookup of each request: hold until all have looked
+            seen.add(me)
+            looked_up.wait(timeout=20)
+        else:
+            lost_races.append(me)  # the lookup after losing the insert race
+        return found
+
+    monkeypatch.setattr(idempotency, "_find", find_then_wait)
     results: list[tuple[int, dict]] = []
     errors: list[BaseException] = []
 
     def send() -> None:
         try:
             with app.app_context():
-                client = app.test_client()
-                barrier.wait(timeout=10)
-                response = client.post("/v1/model-generator", json=SPEC,
-                                       headers=user.headers(**{"Idempotency-Key": "burst"}))
+                response = app.test_client().post(
+                    "/v1/model-generator", json=SPEC, headers=user.headers(**{"Idempotency-Key": "burst"}))
                 results.append((response.status_code, response.json))
                 db.session.remove()
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=send) for _ in range(8)]
+    threads = [threading.Thread(target=send) for _ in range(threads_n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not errors
-    statuses = sorted(status for status, _ in results)
-    accepted = [body for status, body in results if status == 202]
-    # A duplicate that arrives while the first is still in flight may be told to retry (409).
-    assert set(statuses) <= {202, 409} and accepted, statuses
-    assert all(body == accepted[0] for body in accepted)
+    assert [status for status, _ in results] == [202] * threads_n
+    assert all(body == results[0][1] for _, body in results)
+    assert len(lost_races) == threads_n - 1
     assert _count(session, GenerationJob.id) == 1
     assert session.scalar(
         select(func.count(CreditLedger.id)).where(CreditLedger.kind == LedgerKind.CHARGE)) == 1
