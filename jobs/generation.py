@@ -138,7 +138,9 @@ def follow(session: Session, job: GenerationJob, advance: Advance) -> None:
 def _engine_hook() -> Callable[[Session, GenerationJob, list[OutputImage]], None] | None:
     try:
         engine = importlib.import_module("shopify_app.workflows.engine")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "shopify_app.workflows.engine":
+            raise  # the engine exists but is broken: say so, do not silently bypass it
         return None
     return getattr(engine, "on_outputs_ready", None)
 
