@@ -21,8 +21,12 @@ WEBHOOK_TOPICS = ("products/create", "products/update", "products/delete")
 
 
 def init_app(app: Flask) -> None:
+    from shopify_app.cli import register
+    from shopify_app.devshop.cli import devshop_cli
+
     ensure_allowed(app.config["STUDIO_SETTINGS"])
     app.register_blueprint(bp)
+    register(devshop_cli)
 
 
 def _json_body() -> dict[str, Any]:
