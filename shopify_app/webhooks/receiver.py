@@ -14,17 +14,18 @@ match the current or the previous client secret.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from shopify_app import db
 from shopify_app.models import DeliveryOutcome, Shop, WebhookDelivery, utcnow
-from shopify_app.queues import enqueue_after_commit
+from shopify_app.queues import get_broker
 from shopify_app.settings import Settings
 from shopify_app.shopify import sdk
 
@@ -48,6 +49,45 @@ def _answer(status: int, body: bytes | str) -> Response:
     if isinstance(body, str):
         body = json.dumps({"detail": body}).encode()
     return Response(body, status=status, content_type=_JSON)
+
+
+@functools.cache
+def _insert_delivery() -> Insert:
+    table = WebhookDelivery.__table__
+    shops = Shop.__table__
+    return (
+        insert(table)
+        .values(
+            webhook_id=bindparam("webhook_id"),
+            topic=bindparam("topic"),
+            shop_domain=bindparam("shop_domain"),
+            # The shop's id when we know the shop, in the same statement (no extra round trip).
+            shop_id=select(shops.c.id).where(shops.c.domain == bindparam("shop_domain"))
+            .scalar_subquery(),
+            api_version=bindparam("api_version"),
+            triggered_at=bindparam("triggered_at"),
+            payload=bindparam("payload"),
+            outcome=bindparam("outcome"),
+            attempts=bindparam("attempts"),
+            received_at=bindparam("received_at"),
+        )
+        .returning(table.c.id)
+    )
+
+
+def enqueue_delivery(delivery_id: int) -> bool:
+    """Queue `process_delivery(delivery_id)` in one Redis round trip; False when Redis failed
+    (the reconciler will find the row)."""
+    broker = get_broker()
+    try:
+        with broker.redis.pipeline() as pipe:
+            broker.queue("webhooks").enqueue(PROCESS_DELIVERY, delivery_id,
+                                             job_id=f"webhook-delivery-{delivery_id}", pipeline=pipe)
+            pipe.execute()
+    except Exception:
+        log.exception("could not enqueue webhook delivery %s; the reconciler will retry", delivery_id)
+        return False
+    return True
 
 
 def _header(name: str) -> str | None:
@@ -99,33 +139,28 @@ def receive() -> Response:
         payload = None  # signed but not JSON: recorded, and the handler will say so
 
     session = db.session()
-    statement = (
-        insert(WebhookDelivery)
-        .values(
-            webhook_id=webhook_id,
-            topic=topic,
-            shop_domain=shop_domain,
-            # Same statement, no extra round trip: the shop's id when we know the shop.
-            shop_id=select(Shop.id).where(Shop.domain == shop_domain).scalar_subquery(),
-            api_version=(values["API-Version"] or "")[:20],
-            triggered_at=(_header("Triggered-At") or "")[:64] or None,
-            payload=payload,
-            outcome=DeliveryOutcome.RECEIVED,
-            attempts=0,
-            received_at=utcnow(),
-        )
-        .returning(WebhookDelivery.id)
-    )
+    params = {
+        "webhook_id": webhook_id,
+        "topic": topic,
+        "shop_domain": shop_domain,
+        "api_version": (values["API-Version"] or "")[:20],
+        "triggered_at": (_header("Triggered-At") or "")[:64] or None,
+        "payload": payload,
+        "outcome": DeliveryOutcome.RECEIVED,
+        "attempts": 0,
+        "received_at": utcnow(),
+    }
     try:
-        delivery_id = session.execute(statement).scalar_one()
+        # Core, on the session's own connection and transaction: this statement is compiled
+        # once per process, not rebuilt by the ORM on every delivery.
+        delivery_id = session.connection().execute(_insert_delivery(), params).scalar_one()
+        session.commit()
     except IntegrityError:
         # The unique webhook id: this delivery is already recorded (and enqueued by whoever
         # recorded it). Acknowledge and do nothing more.
         session.rollback()
         return _answer(200, _DUPLICATE)
-
-    enqueue_after_commit(session, "webhooks", PROCESS_DELIVERY, delivery_id,
-                         job_id=f"webhook-delivery-{delivery_id}")
-    # Commit here (the enqueue fires on commit) so a 200 means recorded *and* queued.
-    session.commit()
+    # After the commit, never before: a job must not run ahead of its row. If Redis fails here
+    # the row stays `received` and `jobs.webhooks.requeue_stale_deliveries` enqueues it again.
+    enqueue_delivery(delivery_id)
     return _answer(200, _OK)
