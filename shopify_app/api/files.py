@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from shopify_app.images.storage import InvalidKey, get_storage
 from shopify_app.models import Asset, utcnow
 from shopify_app.settings import Settings
 
@@ -63,25 +63,17 @@ def unsign(token: str, settings: Settings | None = None) -> tuple[str, str]:
     return data["a"], data["s"]
 
 
-def read_bytes(asset: Asset, settings: Settings | None = None) -> bytes:
-    """The asset's bytes from image storage; FileNotFoundError when they are gone."""
+def read_asset(asset: Asset, settings: Settings | None = None) -> bytes:
+    """The asset's bytes from image storage; FileNotFoundError when they are gone.
+
+    Read whole (images are capped at a few MB by the image pipeline) so the file is closed
+    before the response leaves, whatever the server does with the body."""
     settings = settings or current_app.config["STUDIO_SETTINGS"]
     try:
-        from shopify_app.images import storage  # image storage (local dir or S3), when present
-    except ImportError:
-        storage = None  # type: ignore[assignment]
-    if storage is not None and hasattr(storage, "read_bytes"):
-        return storage.read_bytes(asset.storage_key)  # type: ignore[no-any-return]
-    return _read_local(settings.media_root, asset.storage_key)
-
-
-def _read_local(root: Path, key: str) -> bytes:
-    base = root.resolve()
-    path = (base / key).resolve()
-    # A storage key is ours, but a path that escapes the media root is never served.
-    if base != path and base not in path.parents:
-        raise FileNotFoundError(key)
-    return path.read_bytes()
+        return get_storage(settings).read(asset.storage_key)
+    except InvalidKey:
+        # Never ours to serve: storage refuses keys that could leave its root.
+        raise FileNotFoundError(asset.storage_key) from None
 
 
 MEDIA_TYPES = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

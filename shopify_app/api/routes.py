@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, g, jsonify, request, send_file
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
@@ -37,8 +39,6 @@ from shopify_app.models import (
     RequestLog,
 )
 from shopify_app.workflows import service
-
-import re
 
 M = TypeVar("M", bound=BaseModel)
 _ULID = re.compile(ULID_PATTERN)
@@ -242,13 +242,15 @@ def download_file(token: str) -> Response:
         raise ApiError(404, "this file no longer exists")
     call.job_id = asset.job_id
     try:
-        data = files.read_bytes(asset)
+        data = files.read_asset(asset)
     except FileNotFoundError:
         raise ApiError(404, "this file no longer exists") from None
-    response = Response(data, mimetype=files.MEDIA_TYPES.get(asset.format.lower(), "application/octet-stream"))
+    response = send_file(
+        io.BytesIO(data), mimetype=files.MEDIA_TYPES.get(asset.format.lower(), "application/octet-stream"),
+        download_name=f"{asset.id}.{asset.format.lower()}", max_age=300,
+    )
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = f'inline; filename="{asset.id}.{asset.format.lower()}"'
     return response
 
 
@@ -323,7 +325,3 @@ def _catalog_model(model: CatalogModel, portraits: list[OutputFile]) -> CatalogM
         created_at=model.created_at,
         updated_at=model.updated_at,
     )
-
-
-def _settings() -> Any:
-    return current_app.config["STUDIO_SETTINGS"]

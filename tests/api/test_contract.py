@@ -195,3 +195,14 @@ def test_charge_is_in_the_same_transaction_as_the_job(user: ApiUser, session: Se
     body = user.post("/v1/model-generator", SPEC).json
     charge = session.scalar(select(CreditLedger).where(CreditLedger.job_id == body["job_id"]))
     assert charge is not None and charge.kind == LedgerKind.CHARGE and charge.amount == -4
+
+
+def test_oversized_bodies_are_413(user: ApiUser, session: Session) -> None:
+    response = user.post("/v1/model-generator", {**SPEC, "metadata": {"blob": "x" * 300_000}})
+    assert response.status_code == 413
+    assert session.scalar(select(GenerationJob.id)) is None
+
+
+def test_metadata_is_capped(user: ApiUser) -> None:
+    response = user.post("/v1/model-generator", {**SPEC, "metadata": {"blob": "x" * 20_000}})
+    assert response.status_code == 422 and response.json["detail"][0]["loc"] == ["body", "metadata"]

@@ -163,11 +163,14 @@ def test_the_start_seam_marks_the_job_in_progress(app: Flask, user: ApiUser, ses
     assert user.get(f"/v1/jobs/{job.id}").json["status"] == "IN_PROGRESS"
 
 
-def test_file_route_escapes_nothing_outside_media_root(tmp_path: Path) -> None:
-    (tmp_path / "media").mkdir()
-    (tmp_path / "secret.txt").write_text("no")
-    with pytest.raises(FileNotFoundError):
-        files._read_local(tmp_path / "media", "../secret.txt")
+def test_a_storage_key_outside_media_root_is_never_served(app: Flask, user: ApiUser, session: Session) -> None:
+    settings = app.config["STUDIO_SETTINGS"]
+    (settings.media_root.parent / "secret.txt").write_text("no")
+    asset = _png_asset(session, settings.media_root, None, user.shop.id)
+    asset.storage_key = "../secret.txt"
+    session.commit()
+    response = user.client.get(files.sign(asset).url.removeprefix("https://studio.test"))
+    assert response.status_code == 404
 
 
 def test_api_404_for_unknown_paths_is_json(client: FlaskClient) -> None:
