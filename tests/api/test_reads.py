@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from PIL import Image
 from sqlalchemy.orm import Session
 
