@@ -25,7 +25,7 @@ class StaffUser(Base):
     last_login_at: Mapped[dt.datetime | None]
     # Part of every console cookie and bearer token; bumping it (sign-out, disable, password
     # change) revokes all of them at once.
-    session_version: Mapped[int] = mapped_column(default=1)
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[dt.datetime] = created_at()
 
     @property
