@@ -22,7 +22,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shopify_app import credits, db
-from shopify_app.api.schemas import MAX_PRODUCTS_PER_SHOOT, CatalogShootRequest, ModelGeneratorRequest
+from shopify_app.api.schemas import (
+    MAX_PRODUCTS_PER_SHOOT,
+    CatalogShootRequest,
+    ModelGeneratorRequest,
+)
 from shopify_app.embedded_ui import engine, present, products
 from shopify_app.models import (
     Asset,
@@ -133,9 +137,19 @@ def _insufficient(exc: credits.InsufficientCredits) -> NoReturn:
                   credits_needed=exc.needed, credits_balance=exc.balance)
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
+
+
 def _call_engine(name: str, *args: Any, **kwargs: Any) -> Any:
+    """One of the engine's review actions for the calling shop (`shopify_app.workflows.review`)."""
     try:
-        return engine.function(name)(db.session(), current_shop(), *args, **kwargs)
+        return engine.call(name, db.session(), current_shop(), *args, **kwargs)
+    except engine.EngineRefused as exc:
+        if exc.status == 422:
+            raise UIError(422, [{"loc": ["body"], "msg": _sentence(exc.message), "type": "value_error"}]) from None
+        raise UIError(exc.status, _sentence(exc.message)) from None
     except engine.EngineUnavailable:
         raise UIError(503, "This action is not available yet: the workflow engine is not installed.") from None
     except service.WorkflowRefused as exc:
@@ -197,7 +211,7 @@ def _jobs_json(session: Session, jobs: list[GenerationJob]) -> list[dict[str, An
             for j in jobs]
 
 
-def _top_level_jobs():  # noqa: ANN202 - a Select
+def _top_level_jobs():
     return select(GenerationJob).where(
         GenerationJob.shop_id == current_shop().id, GenerationJob.parent_job_id.is_(None)
     )
@@ -476,7 +490,7 @@ def edit_asset(asset_id: str) -> Response:
     if asset.shopify_media_id and PushState(asset.push_state) is not PushState.REMOVED:
         raise UIError(409, "This image is published. Undo the publish to change it.")
     if "alt_text" in body and edit.alt_text is not None:
-        asset.alt_text = edit.alt_text.strip()
+        asset = _call_engine("set_alt_text", asset.id, edit.alt_text)
     if "variant_id" in body:
         variant = (edit.variant_id or "").strip() or None
         if variant is not None:
@@ -491,8 +505,7 @@ def edit_asset(asset_id: str) -> Response:
             if product is None or variant not in {v["id"] for v in product.variants}:
                 raise UIError(422, [{"loc": ["body", "variant_id"], "msg": "Not a variant of this product.",
                                      "type": "value_error"}])
-        asset.shopify_variant_id = variant
-    session.flush()
+        asset = _call_engine("set_variant", asset.id, variant)
     return jsonify(present.asset_json(asset))
 
 
@@ -506,9 +519,9 @@ def decide(asset_id: str) -> Response:
     decision: ReviewDecision = _validate(ReviewDecision, _body())
     session = db.session()
     asset = _editable_asset(session, asset_id)
-    result = _call_engine("set_review_state", asset.id, decision.state)
-    session.flush()
-    return jsonify(present.asset_json(result if isinstance(result, Asset) else asset))
+    if asset.shopify_media_id and PushState(asset.push_state) is not PushState.REMOVED:
+        raise UIError(409, "This image is published. Undo the publish to change it.")
+    return jsonify(present.asset_json(_call_engine("set_review", asset.id, decision.state)))
 
 
 @bp.post("/assets/<asset_id>/regenerate")
@@ -522,22 +535,13 @@ def regenerate(asset_id: str) -> Response:
     return response
 
 
-class PublishRequest(BaseModel):
-    asset_ids: list[str] | None = Field(default=None, max_length=500)
-
-
 @bp.post("/jobs/<job_id>/publish")
 @session_token_required
 def publish(job_id: str) -> Response:
-    """Publish the job's approved images (or the named ones) to their products."""
-    payload: PublishRequest = _validate(PublishRequest, request.get_json(silent=True) or {})
+    """Publish the job's approved images to their products (a `push-media` child job)."""
     session = db.session()
     job = _owned(session, GenerationJob, job_id, "Job")
-    if payload.asset_ids is not None:
-        owned = {a.id for a in _job_assets(session, job)}
-        if any(i not in owned for i in payload.asset_ids):
-            raise UIError(404, "Image not found")
-    publish_job = _call_engine("publish", job.id, asset_ids=payload.asset_ids)
+    publish_job = _call_engine("publish_approved", job.id)
     response = jsonify(present.job_json(publish_job))
     response.status_code = 202
     return response
@@ -549,10 +553,20 @@ def undo(job_id: str) -> Response:
     """Remove from the products the images this job's review published."""
     session = db.session()
     job = _owned(session, GenerationJob, job_id, "Job")
-    undo_job = _call_engine("undo_publish", job.id)
+    undo_job = _call_engine("undo", job.id)
     response = jsonify(present.job_json(undo_job))
     response.status_code = 202
     return response
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@session_token_required
+def cancel(job_id: str) -> Response:
+    """Stop a running job; what it did not deliver is refunded."""
+    session = db.session()
+    job = _owned(session, GenerationJob, job_id, "Job")
+    cancelled = _call_engine("cancel", job.id)
+    return jsonify(_jobs_json(session, [cancelled])[0])
 
 
 # ----------------------------------------------------------------------------- settings

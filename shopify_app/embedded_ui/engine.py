@@ -15,6 +15,15 @@ from typing import Any
 ENGINE_MODULE = "shopify_app.workflows.review"
 
 
+class EngineRefused(Exception):
+    """The engine refused the action (its `ReviewError`): `status` and a sentence to show."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class EngineUnavailable(Exception):
     """The workflow engine does not provide `name` (not installed in this build)."""
 
@@ -23,14 +32,26 @@ class EngineUnavailable(Exception):
         self.name = name
 
 
-def function(name: str) -> Callable[..., Any]:
+def _module() -> Any:
     try:
-        module = importlib.import_module(ENGINE_MODULE)
+        return importlib.import_module(ENGINE_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name != ENGINE_MODULE:
             raise  # a broken engine is an error, not a missing one
-        raise EngineUnavailable(name) from None
-    found = getattr(module, name, None)
+        return None
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """`shopify_app.workflows.review.<name>(*args, **kwargs)`; its ReviewError becomes
+    EngineRefused, a missing function EngineUnavailable."""
+    module = _module()
+    found: Callable[..., Any] | None = getattr(module, name, None) if module is not None else None
     if not callable(found):
         raise EngineUnavailable(name)
-    return found  # type: ignore[no-any-return]
+    refusal = getattr(module, "ReviewError", None)
+    try:
+        return found(*args, **kwargs)
+    except Exception as exc:
+        if isinstance(refusal, type) and isinstance(exc, refusal):
+            raise EngineRefused(int(getattr(exc, "status", 409)), str(getattr(exc, "message", exc))) from exc
+        raise

@@ -7,7 +7,13 @@ import datetime as dt
 from typing import Any
 
 from shopify_app.embedded_ui.images import image_url
-from shopify_app.models import Asset, CatalogModel, GenerationJob, GenerationModel, JobStatus
+from shopify_app.models import (
+    Asset,
+    CatalogModel,
+    GenerationJob,
+    GenerationModel,
+    JobStatus,
+)
 
 WORKFLOW_LABELS = {
     "model-generator": "Catalog model",
@@ -25,6 +31,8 @@ STAGE_LABELS = {
     "polling": "Generating images",
     "training": "Training the model (this can take 20–30 minutes)",
     "storing": "Saving images",
+    "preparing": "Preparing the product photos",
+    "shooting": "Shooting the products",
     "evaluating": "Checking the images",
     "review": "Ready for review",
     "publishing": "Publishing to your products",
@@ -46,11 +54,26 @@ FAILURE_REASONS = {
     "media_failed": "Shopify could not add the images to your products.",
     "media_removal_failed": "Shopify could not remove the images from your products.",
     "cancelled_by_support": "Cancelled by Catalog Studio support.",
+    "cancelled": "Cancelled.",
+    "shoot_stopped": "The catalog shoot this product belonged to was stopped.",
+    "app_uninstalled": "Catalog Studio was uninstalled from the shop.",
+    "catalog_model_missing": "The catalog model no longer exists.",
+    "catalog_model_not_ready": "The catalog model is not ready yet. Wait until it shows Ready.",
+    "catalog_model_has_no_portrait": "The catalog model has no usable portrait. Create the model again.",
+    "shopify_unavailable": "Shopify could not be reached for the product details. Try again later.",
+    "product_not_found": "The product no longer exists in your shop.",
+    "product_has_no_image": "The product has no photo to dress the model in. Add a product photo "
+                            "in Shopify and try again.",
+    "garment_missing": "There was no product photo to dress the model in.",
+    "garment_unavailable": "The product photo could not be downloaded. Try again later.",
+    "garment_unusable": "The product photo could not be used (format or size). Try another photo.",
+    "no_usable_images": "None of the generated images passed our quality checks.",
+    "no_products_to_shoot": "None of the selected products could be shot (deleted, or without a photo).",
+    "shoot_failed": "No product could be shot.",
+    "unsupported_workflow": "This kind of job is not supported.",
     "product_deleted": "The product was deleted in Shopify.",
     "shop_uninstalled": "The app was uninstalled.",
     "insufficient_credits": "Not enough credits.",
-    "no_garment_image": "The product has no image to dress the model in. Add a product photo "
-                        "in Shopify and try again.",
 }
 GENERIC_FAILURE = "Something went wrong while generating."
 
