@@ -15,10 +15,8 @@ from shopify_app.models import (
     ApiClient,
     Asset,
     AssetKind,
-    CreditLedger,
     GenerationJob,
     JobStatus,
-    LedgerKind,
     Product,
     ProviderTask,
     ProviderTaskStatus,
@@ -128,5 +126,3 @@ def make_skipped_product(shop: Shop) -> Product:
     db.session().commit()
     return product
 
-
-__all__ = ["CreditLedger", "LedgerKind"]
