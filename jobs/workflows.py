@@ -1,34 +1,50 @@
-"""Workflow steps run by RQ workers.
+"""Workflow steps run by RQ workers (the engine's logic is in `shopify_app.workflows.engine`).
 
-THIS IS A SEAM. `start` is the first step of every job created by
-`shopify_app.workflows.service.create_job` (scheduled as "jobs.workflows:start" on the
-`generation` queue). For now it only claims the job and marks it IN_PROGRESS; the workflow engine
-replaces this module with the real steps (model generation, try-on, catalog shoot, publish, undo)
-and keeps the name and signature of `start(job_id)`.
+Each takes the GenerationJob id, claims the row (`steps.claim`: a row lock; a late or duplicate
+message is a no-op) and runs one engine step; `studio_job` commits, and only then are the next
+steps enqueued.
+
+    start        (generation) first step of every job created by `service.create_job`
+    poll         (generation) one look at the job's provider task
+    watch_shoot  (generation) a catalog shoot checking on its per-product children
+    published    (media)      after a direct publish: count what reached the product
 """
 
 from __future__ import annotations
 
-import logging
-
 from jobs.runtime import current_rq_job_id, studio_job
 from shopify_app import db
-from shopify_app.models import JobStatus, utcnow
 from shopify_app.steps import claim
-
-log = logging.getLogger(__name__)
+from shopify_app.workflows import engine
 
 
 @studio_job
 def start(job_id: str) -> None:
-    """Claim the job and mark it started. Late or duplicate messages are no-ops (`claim`)."""
     session = db.session()
     job = claim(session, job_id, current_rq_job_id())
-    if job is None:
-        return
-    job.status = JobStatus.IN_PROGRESS
-    job.stage = "started"
-    job.started_at = job.started_at or utcnow()
-    # Nothing runs next until the engine lands; the reconciler's deadline fails and refunds it.
-    job.next_step = None
-    log.info("job %s (%s) started; no workflow steps are installed yet", job.id, job.workflow)
+    if job is not None:
+        engine.start(session, job)
+
+
+@studio_job
+def poll(job_id: str) -> None:
+    session = db.session()
+    job = claim(session, job_id, current_rq_job_id())
+    if job is not None:
+        engine.poll(session, job)
+
+
+@studio_job
+def watch_shoot(job_id: str) -> None:
+    session = db.session()
+    job = claim(session, job_id, current_rq_job_id())
+    if job is not None:
+        engine.watch_shoot(session, job)
+
+
+@studio_job
+def published(job_id: str) -> None:
+    session = db.session()
+    job = claim(session, job_id, current_rq_job_id())
+    if job is not None:
+        engine.published(session, job)

@@ -1,0 +1,90 @@
+"""What a job owes back: refunds for images that were paid for and not delivered.
+
+A job is charged once, when it is created (`service.create_job`), for `paid` units (images, or
+one catalog model). It is refunded at most once (the ledger's unique (job, kind)), so the refund
+is computed once, when the job ends, from what it delivered:
+
+    refund = cost − ceil(cost × delivered / paid)
+
+- a try-on delivers the images that passed evaluation (held-back images are not delivered);
+- a catalog shoot delivers the sum over its child try-on jobs (children are never charged:
+  the parent holds the one charge, so the parent holds the one refund); in direct mode a
+  child's images count once they are READY on the product;
+- a failed job delivers what it delivered before failing (usually nothing: a full refund).
+
+`steps.fail_job` asks `refund_due` on every failure path (provider failure, timeout,
+cancellation, product deleted, shop uninstalled, the reconciler giving up), so the same rule
+holds whoever ends the job.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopify_app.models import (
+    CatalogModel,
+    CatalogModelStatus,
+    GenerationJob,
+    JobStatus,
+    Workflow,
+)
+
+
+def paid_units(job: GenerationJob) -> int:
+    inputs = job.inputs or {}
+    if job.workflow == Workflow.TRY_ON:
+        return max(1, int(inputs.get("num_images") or 1))
+    if job.workflow == Workflow.CATALOG_SHOOT:
+        return max(1, len(inputs.get("product_ids") or ()) * int(inputs.get("num_images") or 1))
+    return 1
+
+
+def delivered_units(session: Session, job: GenerationJob) -> int:
+    if job.workflow == Workflow.CATALOG_SHOOT:
+        return sum(child_delivered(status, stage, outputs) for status, stage, outputs in session.execute(
+            select(GenerationJob.status, GenerationJob.stage, GenerationJob.outputs)
+            .where(GenerationJob.parent_job_id == job.id, GenerationJob.shop_id == job.shop_id,
+                   GenerationJob.workflow == Workflow.TRY_ON.value)
+        ))
+    return int((job.outputs or {}).get("delivered") or 0)
+
+
+def child_delivered(status: Any, stage: str, outputs: dict[str, Any] | None) -> int:
+    """A child try-on's delivered images; one still publishing counts what it is publishing,
+    because that publish runs to the end even when the shoot is cancelled (never half-done)."""
+    outputs = outputs or {}
+    if JobStatus(status) is JobStatus.SUCCESS:
+        return int(outputs.get("delivered") or 0)
+    if JobStatus(status) is JobStatus.IN_PROGRESS and stage == "publishing":
+        return len(outputs.get("offered") or ())
+    return 0
+
+
+def amount_for(cost: int, delivered: int, paid: int) -> int:
+    """What `delivered` of `paid` units cost, rounded up (a partial refund never over-refunds)."""
+    if paid <= 0 or cost <= 0:
+        return 0
+    delivered = max(0, min(delivered, paid))
+    return min(cost, math.ceil(cost * delivered / paid))
+
+
+def refund_due(session: Session, job: GenerationJob) -> int:
+    """Credits to give back for `job` as it stands now."""
+    cost = int(job.credits_cost or 0)
+    if cost <= 0:
+        return 0
+    return cost - amount_for(cost, delivered_units(session, job), paid_units(job))
+
+
+def after_failure(session: Session, job: GenerationJob) -> None:
+    """Side effects of a failed job beyond the job row: a catalog model that will never be
+    ready says so (the UI stops waiting for it)."""
+    if job.workflow == Workflow.MODEL_GENERATOR and job.catalog_model_id:
+        model = session.get(CatalogModel, job.catalog_model_id)
+        if model is not None and model.shop_id == job.shop_id and model.status != CatalogModelStatus.READY:
+            model.status = CatalogModelStatus.FAILED
+            model.error_message = job.error_message
