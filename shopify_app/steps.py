@@ -66,7 +66,7 @@ def finish_job(job: GenerationJob) -> None:
 
 
 def fail_job(session: Session, job: GenerationJob, code: str, message: str) -> None:
-    """End the job as FAILURE with a reason, and refund it (at most once)."""
+    """End the job as FAILURE with a reason, and refund what it did not deliver (at most once)."""
     job.status = JobStatus.FAILURE
     job.stage = "failed"
     job.error_code = code
@@ -74,5 +74,11 @@ def fail_job(session: Session, job: GenerationJob, code: str, message: str) -> N
     job.failed_step = job.next_step or job.failed_step
     job.next_step = None
     job.finished_at = utcnow()
-    refunded = credits.refund(session, job, reason=f"refund: {code}")
+    # The workflow engine says what is owed back (images already delivered are not refunded)
+    # and what else a failure ends (a catalog model that will never be ready). Imported here:
+    # the workflows package imports this module.
+    from shopify_app.workflows import settlement
+
+    refunded = credits.refund(session, job, amount=settlement.refund_due(session, job), reason=f"refund: {code}")
+    settlement.after_failure(session, job)
     log.info("job failed: %s (%s); refunded %s credits", code, message, refunded)
