@@ -83,13 +83,14 @@ class LocalProvider:
     def submit_try_on(self, person_image: ImageInput, garment_image: ImageInput, options: GenerationOptions) -> Submitted:
         size = local_render.output_size(options.width, options.height, options.aspect_ratio)
         figure = _figure_from(options.identity)
-        # A known figure keeps its own seed (its pose); otherwise the request's seed.
+        # A known figure keeps its own seed (its pose) for the first image; each further image is
+        # the next seed: another shot of the same figure, not a duplicate of the first.
         seed = figure[1] if figure else _seed(options.seed if options.seed is not None else 0, None)
         garment = self._bytes(garment_image, "garment")
         person = None if figure else self._bytes(person_image, "model")
         try:
             images = [
-                local_render.try_on(size, garment, seed + (0 if figure else i), options.category,
+                local_render.try_on(size, garment, seed + i, options.category,
                                     figure[0] if figure else None, person)
                 for i in range(_count(options))
             ]
