@@ -8,7 +8,7 @@ rotated by prepending a new one and re-saving rows at leisure.
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import String, Text
+from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -54,9 +54,6 @@ class EncryptedString(TypeDecorator[str]):
 
     impl = Text
     cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect):  # noqa: ANN201 - SQLAlchemy's signature
-        return dialect.type_descriptor(Text() if dialect.name != "mysql" else String(2048))
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None:

@@ -40,14 +40,17 @@ def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  
 def test_upgrade_to_head_then_downgrade_to_base(empty_database: str) -> None:
     migrate.upgrade(empty_database, "head")
     engine = create_engine(empty_database)
-    tables = set(inspect(engine).get_table_names())
-    assert set(Base.metadata.tables) <= tables
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
 
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert diff == [], f"models and migrations disagree: {diff}"
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+        assert diff == [], f"models and migrations disagree: {diff}"
 
-    migrate.downgrade(empty_database, "base")
-    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    migrate.upgrade(empty_database, "head")  # and back up again: the downgrade left nothing behind
-    engine.dispose()
+        migrate.downgrade(empty_database, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate.upgrade(empty_database, "head")  # and back up: the downgrade left nothing behind
+    finally:
+        engine.dispose()

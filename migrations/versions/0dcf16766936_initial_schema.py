@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4b5d8d6498b7
+Revision ID: 0dcf16766936
 Revises: 
-Create Date: 2026-11-21 06:47:33.861442
+Create Date: 2026-11-21 07:07:34.009025
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 
-revision: str = '4b5d8d6498b7'
+revision: str = '0dcf16766936'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('max_output_width', sa.Integer(), nullable=True),
     sa.Column('max_output_height', sa.Integer(), nullable=True),
     sa.Column('max_size_pixels', sa.Integer(), nullable=True),
+    sa.Column('credit_multiplier', sa.Float(), server_default='1', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_generation_models'))
@@ -49,6 +50,7 @@ def upgrade() -> None:
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('session_version', sa.Integer(), server_default='1', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_users')),
     sa.UniqueConstraint('email', name=op.f('uq_staff_users_email'))
@@ -67,10 +69,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['staff_user_id'], ['staff_users.id'], name=op.f('fk_audit_logs_staff_user_id_staff_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_logs'))
     )
-    with op.batch_alter_table('audit_logs', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_logs_created', ['created_at'], unique=False)
-        batch_op.create_index('ix_audit_logs_target', ['target_type', 'target_id'], unique=False)
-
+    op.create_index('ix_audit_logs_created', 'audit_logs', ['created_at'], unique=False)
+    op.create_index('ix_audit_logs_target', 'audit_logs', ['target_type', 'target_id'], unique=False)
     op.create_table('shops',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('domain', sa.String(length=255), nullable=False),
@@ -87,7 +87,6 @@ def upgrade() -> None:
     sa.Column('publish_mode', sa.Enum('review', 'direct', name='publishmode', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['default_catalog_model_id'], ['catalog_models.id'], name=op.f('fk_shops_default_catalog_model_id_catalog_models'), ondelete='SET NULL', use_alter=True),
     sa.ForeignKeyConstraint(['default_generation_model_id'], ['generation_models.id'], name=op.f('fk_shops_default_generation_model_id_generation_models'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shops')),
     sa.UniqueConstraint('domain', name=op.f('uq_shops_domain'))
@@ -106,9 +105,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_clients')),
     sa.UniqueConstraint('key_prefix', name=op.f('uq_api_clients_key_prefix'))
     )
-    with op.batch_alter_table('api_clients', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_api_clients_shop_id'), ['shop_id'], unique=False)
-
+    op.create_index(op.f('ix_api_clients_shop_id'), 'api_clients', ['shop_id'], unique=False)
     op.create_table('catalog_models',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
@@ -136,9 +133,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_catalog_models_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_catalog_models'))
     )
-    with op.batch_alter_table('catalog_models', schema=None) as batch_op:
-        batch_op.create_index('ix_catalog_models_shop_created', ['shop_id', 'created_at'], unique=False)
-
+    op.create_index('ix_catalog_models_shop_created', 'catalog_models', ['shop_id', 'created_at'], unique=False)
     op.create_table('products',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
@@ -154,9 +149,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
     sa.UniqueConstraint('shop_id', 'shopify_product_id', name=op.f('uq_products_shop_id_shopify_product_id'))
     )
-    with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.create_index('ix_products_shop_created', ['shop_id', 'created_at'], unique=False)
-
+    op.create_index('ix_products_shop_created', 'products', ['shop_id', 'created_at'], unique=False)
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('webhook_id', sa.String(length=255), nullable=False),
@@ -175,11 +168,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
     sa.UniqueConstraint('webhook_id', name=op.f('uq_webhook_deliveries_webhook_id'))
     )
-    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_webhook_deliveries_received', ['received_at'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_shop_received', ['shop_domain', 'received_at'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_topic_received', ['topic', 'received_at'], unique=False)
-
+    op.create_index('ix_webhook_deliveries_received', 'webhook_deliveries', ['received_at'], unique=False)
+    op.create_index('ix_webhook_deliveries_shop_received', 'webhook_deliveries', ['shop_domain', 'received_at'], unique=False)
+    op.create_index('ix_webhook_deliveries_topic_received', 'webhook_deliveries', ['topic', 'received_at'], unique=False)
     op.create_table('generation_jobs',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
@@ -197,6 +188,7 @@ def upgrade() -> None:
     sa.Column('shopify_product_id', sa.String(length=64), nullable=True),
     sa.Column('next_step', sa.String(length=120), nullable=True),
     sa.Column('rq_job_id', sa.String(length=120), nullable=True),
+    sa.Column('failed_step', sa.String(length=120), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('error_code', sa.String(length=64), nullable=True),
@@ -214,12 +206,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_generation_jobs_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_generation_jobs'))
     )
-    with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_generation_jobs_parent', ['parent_job_id'], unique=False)
-        batch_op.create_index('ix_generation_jobs_shop_created', ['shop_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_generation_jobs_shop_status_created', ['shop_id', 'status', 'created_at'], unique=False)
-        batch_op.create_index('ix_generation_jobs_status_updated', ['status', 'updated_at'], unique=False)
-
+    op.create_index('ix_generation_jobs_created', 'generation_jobs', ['created_at'], unique=False)
+    op.create_index('ix_generation_jobs_parent', 'generation_jobs', ['parent_job_id'], unique=False)
+    op.create_index('ix_generation_jobs_shop_created', 'generation_jobs', ['shop_id', 'created_at'], unique=False)
+    op.create_index('ix_generation_jobs_shop_status_created', 'generation_jobs', ['shop_id', 'status', 'created_at'], unique=False)
+    op.create_index('ix_generation_jobs_status_updated', 'generation_jobs', ['status', 'updated_at'], unique=False)
     op.create_table('request_logs',
     sa.Column('request_id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=True),
@@ -240,10 +231,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('request_id', name=op.f('pk_request_logs')),
     sa.UniqueConstraint('api_client_id', 'idempotency_key', name=op.f('uq_request_logs_api_client_id_idempotency_key'))
     )
-    with op.batch_alter_table('request_logs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_request_logs_job_id'), ['job_id'], unique=False)
-        batch_op.create_index('ix_request_logs_shop_created', ['shop_id', 'created_at'], unique=False)
-
+    op.create_index(op.f('ix_request_logs_job_id'), 'request_logs', ['job_id'], unique=False)
+    op.create_index('ix_request_logs_shop_created', 'request_logs', ['shop_id', 'created_at'], unique=False)
     op.create_table('credit_ledger',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
@@ -260,27 +249,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_ledger')),
     sa.UniqueConstraint('job_id', 'kind', name=op.f('uq_credit_ledger_job_id_kind'))
     )
-    with op.batch_alter_table('credit_ledger', schema=None) as batch_op:
-        batch_op.create_index('ix_credit_ledger_shop_created', ['shop_id', 'created_at'], unique=False)
-
+    op.create_index('ix_credit_ledger_shop_created', 'credit_ledger', ['shop_id', 'created_at'], unique=False)
     op.create_table('media_pushes',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
     sa.Column('job_id', sa.String(length=26), nullable=False),
     sa.Column('shopify_product_id', sa.String(length=64), nullable=False),
     sa.Column('state', sa.Enum('none', 'queued', 'uploaded', 'processing', 'ready', 'failed', 'removed', name='pushstate', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('staged', sa.JSON(), nullable=False),
+    sa.Column('attach_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('polls', sa.Integer(), nullable=False),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['generation_jobs.id'], name=op.f('fk_media_pushes_job_id_generation_jobs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_media_pushes_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_media_pushes'))
     )
-    with op.batch_alter_table('media_pushes', schema=None) as batch_op:
-        batch_op.create_index('ix_media_pushes_job', ['job_id'], unique=False)
-
+    op.create_index('ix_media_pushes_job', 'media_pushes', ['job_id'], unique=False)
     op.create_table('provider_tasks',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('job_id', sa.String(length=26), nullable=False),
@@ -302,9 +291,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['job_id'], ['generation_jobs.id'], name=op.f('fk_provider_tasks_job_id_generation_jobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_tasks'))
     )
-    with op.batch_alter_table('provider_tasks', schema=None) as batch_op:
-        batch_op.create_index('ix_provider_tasks_job', ['job_id'], unique=False)
-
+    op.create_index('ix_provider_tasks_job', 'provider_tasks', ['job_id'], unique=False)
     op.create_table('assets',
     sa.Column('id', sa.String(length=26), nullable=False),
     sa.Column('shop_id', sa.String(length=26), nullable=False),
@@ -335,69 +322,55 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assets')),
     sa.UniqueConstraint('shopify_media_id', name=op.f('uq_assets_shopify_media_id'))
     )
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.create_index('ix_assets_catalog_model', ['catalog_model_id'], unique=False)
-        batch_op.create_index('ix_assets_job', ['job_id'], unique=False)
-        batch_op.create_index('ix_assets_shop_product', ['shop_id', 'shopify_product_id'], unique=False)
-
+    op.create_index('ix_assets_catalog_model', 'assets', ['catalog_model_id'], unique=False)
+    op.create_index('ix_assets_job', 'assets', ['job_id'], unique=False)
+    op.create_index('ix_assets_shop_product', 'assets', ['shop_id', 'shopify_product_id'], unique=False)
+    # shops <-> catalog_models is a cycle (a shop's default catalog model), so this key is added
+    # once both tables exist; batch mode makes it work on SQLite (table rebuild) and PostgreSQL.
+    with op.batch_alter_table('shops') as batch_op:
+        batch_op.create_foreign_key(
+            'fk_shops_default_catalog_model_id_catalog_models', 'catalog_models',
+            ['default_catalog_model_id'], ['id'], ondelete='SET NULL',
+        )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('shops') as batch_op:
+        batch_op.drop_constraint('fk_shops_default_catalog_model_id_catalog_models', type_='foreignkey')
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.drop_index('ix_assets_shop_product')
-        batch_op.drop_index('ix_assets_job')
-        batch_op.drop_index('ix_assets_catalog_model')
-
+    op.drop_index('ix_assets_shop_product', table_name='assets')
+    op.drop_index('ix_assets_job', table_name='assets')
+    op.drop_index('ix_assets_catalog_model', table_name='assets')
     op.drop_table('assets')
-    with op.batch_alter_table('provider_tasks', schema=None) as batch_op:
-        batch_op.drop_index('ix_provider_tasks_job')
-
+    op.drop_index('ix_provider_tasks_job', table_name='provider_tasks')
     op.drop_table('provider_tasks')
-    with op.batch_alter_table('media_pushes', schema=None) as batch_op:
-        batch_op.drop_index('ix_media_pushes_job')
-
+    op.drop_index('ix_media_pushes_job', table_name='media_pushes')
     op.drop_table('media_pushes')
-    with op.batch_alter_table('credit_ledger', schema=None) as batch_op:
-        batch_op.drop_index('ix_credit_ledger_shop_created')
-
+    op.drop_index('ix_credit_ledger_shop_created', table_name='credit_ledger')
     op.drop_table('credit_ledger')
-    with op.batch_alter_table('request_logs', schema=None) as batch_op:
-        batch_op.drop_index('ix_request_logs_shop_created')
-        batch_op.drop_index(batch_op.f('ix_request_logs_job_id'))
-
+    op.drop_index('ix_request_logs_shop_created', table_name='request_logs')
+    op.drop_index(op.f('ix_request_logs_job_id'), table_name='request_logs')
     op.drop_table('request_logs')
-    with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_generation_jobs_status_updated')
-        batch_op.drop_index('ix_generation_jobs_shop_status_created')
-        batch_op.drop_index('ix_generation_jobs_shop_created')
-        batch_op.drop_index('ix_generation_jobs_parent')
-
+    op.drop_index('ix_generation_jobs_status_updated', table_name='generation_jobs')
+    op.drop_index('ix_generation_jobs_shop_status_created', table_name='generation_jobs')
+    op.drop_index('ix_generation_jobs_shop_created', table_name='generation_jobs')
+    op.drop_index('ix_generation_jobs_parent', table_name='generation_jobs')
+    op.drop_index('ix_generation_jobs_created', table_name='generation_jobs')
     op.drop_table('generation_jobs')
-    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.drop_index('ix_webhook_deliveries_topic_received')
-        batch_op.drop_index('ix_webhook_deliveries_shop_received')
-        batch_op.drop_index('ix_webhook_deliveries_received')
-
+    op.drop_index('ix_webhook_deliveries_topic_received', table_name='webhook_deliveries')
+    op.drop_index('ix_webhook_deliveries_shop_received', table_name='webhook_deliveries')
+    op.drop_index('ix_webhook_deliveries_received', table_name='webhook_deliveries')
     op.drop_table('webhook_deliveries')
-    with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.drop_index('ix_products_shop_created')
-
+    op.drop_index('ix_products_shop_created', table_name='products')
     op.drop_table('products')
-    with op.batch_alter_table('catalog_models', schema=None) as batch_op:
-        batch_op.drop_index('ix_catalog_models_shop_created')
-
+    op.drop_index('ix_catalog_models_shop_created', table_name='catalog_models')
     op.drop_table('catalog_models')
-    with op.batch_alter_table('api_clients', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_api_clients_shop_id'))
-
+    op.drop_index(op.f('ix_api_clients_shop_id'), table_name='api_clients')
     op.drop_table('api_clients')
     op.drop_table('shops')
-    with op.batch_alter_table('audit_logs', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_logs_target')
-        batch_op.drop_index('ix_audit_logs_created')
-
+    op.drop_index('ix_audit_logs_target', table_name='audit_logs')
+    op.drop_index('ix_audit_logs_created', table_name='audit_logs')
     op.drop_table('audit_logs')
     op.drop_table('staff_users')
     op.drop_table('generation_models')
