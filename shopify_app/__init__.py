@@ -74,3 +74,4 @@ def _register_feature_blueprints(app: Flask, settings: Settings) -> None:
     from shopify_app import api; api.init_app(app)  # noqa: E702
     from shopify_app import support; support.init_app(app)  # noqa: E702
     from shopify_app import embedded_ui; embedded_ui.init_app(app)  # noqa: E702
+    from shopify_app.workflows import cli as workflows_cli; workflows_cli.init_app(app)  # noqa: E702
