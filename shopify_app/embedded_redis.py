@@ -57,6 +57,9 @@ def start(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a terminal's Ctrl-C reaches the web and worker processes, which stop
+        # gracefully while Redis is still up; the dev runner stops Redis last.
+        start_new_session=True,
     )
     url = socket_url(directory)
     deadline = time.monotonic() + 10
