@@ -316,11 +316,11 @@
       };
       var first = null;
       ['ethnicity', 'body_type', 'age_range'].forEach(function (name) {
-        if (!payload[name]) first = first || fieldError(form, name, 'This field is required.');
+        if (!payload[name]) { var input = fieldError(form, name, 'This field is required.'); first = first || input; }
       });
       var seed = String(data.get('seed') || '').trim();
       if (seed) {
-        if (!/^[0-9]{1,18}$/.test(seed)) first = first || fieldError(form, 'seed', 'Use a whole number of 0 or more.');
+        if (!/^[0-9]{1,18}$/.test(seed)) { var seedInput = fieldError(form, 'seed', 'Use a whole number of 0 or more.'); first = first || seedInput; }
         else payload.seed = Number(seed);
       }
       if (first) { first.focus(); return; }
@@ -468,7 +468,7 @@
       clearErrors(form);
       var first = null;
       if (!selected.length) { $('err-product_ids').textContent = 'Select at least one product.'; first = $('pick-products'); }
-      if (!$('f-catalog_model_id').value) first = first || fieldError(form, 'catalog_model_id', 'Choose a ready catalog model.');
+      if (!$('f-catalog_model_id').value) { var modelInput = fieldError(form, 'catalog_model_id', 'Choose a ready catalog model.'); first = first || modelInput; }
       if (first) { first.focus(); return; }
       var button = $('submit-shoot');
       button.disabled = true;
@@ -511,6 +511,11 @@
         if (li) updateJobRow(li, job);
         if (job.terminal) {
           delete running[job.id];
+          // The finished row has more to say (images made): redraw it from the full job.
+          api('GET', '/app/api/jobs/' + encodeURIComponent(job.id)).then(function (full) {
+            var old = rows[full.id];
+            if (old) { rows[full.id] = jobRow(full); old.replaceWith(rows[full.id]); }
+          }).catch(function () {});
           if (job.status === 'FAILURE') toast('A job failed' + (job.credits_refunded ? '; ' + plural(job.credits_refunded, 'credit was', 'credits were') + ' refunded' : ''), true);
         }
       });

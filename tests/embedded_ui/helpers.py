@@ -101,3 +101,12 @@ def image_asset(session: Any, settings: Settings, shop: Shop, *, job: Generation
     path.write_bytes(data)
     session.commit()
     return asset
+
+
+def fast_preview_renderer(session: Any) -> None:
+    """The seeded preview renderer without its pretend latency (tests drain the queues)."""
+    from shopify_app.models import GenerationModel
+
+    for model in session.scalars(select(GenerationModel).where(GenerationModel.provider == "local")):
+        model.provider_config = {**(model.provider_config or {}), "null_latency": True}
+    session.commit()
