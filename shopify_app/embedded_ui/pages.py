@@ -54,9 +54,25 @@ def _carried() -> dict[str, str]:
     return {k: v for k in CARRIED_PARAMS if (v := request.args.get(k, "")) and _PARAM_VALUE.match(v)}
 
 
+@bp.after_request
+def _preloads(response: Response) -> Response:
+    # The session-token check adds Shopify's recommended preloads (App Bridge, Polaris web
+    # components). These pages use no Polaris script, and a standalone dev page no App Bridge:
+    # preloading what is never used only costs bandwidth and a console warning.
+    if g.get("embedded_page_rendered"):
+        if g.get("standalone_dev"):
+            response.headers.pop("Link", None)
+        else:
+            response.headers["Link"] = (f'<https://cdn.shopify.com>; rel="preconnect", '
+                                        f'<{APP_BRIDGE_URL}>; rel="preload"; as="script"')
+    return response
+
+
 def _render(page: str, title: str, **context: object) -> str:
     settings = _settings()
     standalone_dev = dev_mode(settings) and not request.args.get("host")
+    g.embedded_page_rendered = True
+    g.standalone_dev = standalone_dev
     carried = _carried()
     nav = [(key, label, url_for(endpoint, **carried)) for key, label, endpoint in NAV]
     return render_template(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from shopify_app.models import Shop
 from shopify_app.shopify.admin import admin_client_for
 
-PAGE_SIZE = 12
+PAGE_SIZE = 10
 MAX_NODES = 100
 # Shopify's search syntax treats these as operators; a merchant typing a title means the words.
 _SEARCH_SPECIALS = re.compile(r"[\\:()\"'*<>=]")

@@ -701,8 +701,9 @@
     function apply(s) {
       $('f-auto_shoot').checked = s.auto_shoot;
       var cm = $('f-default_catalog_model_id');
-      cm.replaceChildren(h('option', { value: '', text: s.catalog_models.length ? 'None' : 'No ready catalog model yet' }),
-        s.catalog_models.map(function (m) { return h('option', { value: m.id, text: m.display_name, selected: m.id === s.default_catalog_model_id }); }));
+      cm.replaceChildren();
+      append(cm, [h('option', { value: '', text: s.catalog_models.length ? 'None' : 'No ready catalog model yet' }),
+        s.catalog_models.map(function (m) { return h('option', { value: m.id, text: m.display_name, selected: m.id === s.default_catalog_model_id }); })]);
       var gm = $('f-default_generation_model_id');
       gm.dataset.optional = 'true';
       fillGenerationModels(gm, s.generation_models, s.default_generation_model_id, null);

@@ -67,10 +67,10 @@ def ready_model(session: Any, shop: Shop, name: str = "Amara in Linen", settings
 
 def shoot_job(session: Any, shop: Shop, model: CatalogModel | None, product_ids: list[str],
               status: JobStatus = JobStatus.SUCCESS, **fields: Any) -> GenerationJob:
+    stage = fields.pop("stage", "done" if status == JobStatus.SUCCESS else "generating")
+    progress = fields.pop("progress", 100 if status == JobStatus.SUCCESS else 40)
     job = GenerationJob(
-        shop_id=shop.id, workflow="catalog-shoot", status=status,
-        stage="done" if status == JobStatus.SUCCESS else fields.pop("stage", "generating"),
-        progress=100 if status == JobStatus.SUCCESS else fields.pop("progress", 40),
+        shop_id=shop.id, workflow="catalog-shoot", status=status, stage=stage, progress=progress,
         inputs={"product_ids": product_ids, "catalog_model_id": model.id if model else None,
                 "generation_model": "Preview renderer (built in)", "num_images": 1},
         catalog_model_id=model.id if model else None,
@@ -110,3 +110,25 @@ def fast_preview_renderer(session: Any) -> None:
     for model in session.scalars(select(GenerationModel).where(GenerationModel.provider == "local")):
         model.provider_config = {**(model.provider_config or {}), "null_latency": True}
     session.commit()
+
+
+def populate(session: Any, settings: Settings, shop: Shop, product_gids: list[str], *,
+             model_name: str = "Amara in Linen") -> dict[str, Any]:
+    """A shop with history: a ready model with a portrait, a finished shoot of the products with
+    one image each, a failed (refunded) shoot and one still running."""
+    from shopify_app.models import CreditLedger, LedgerKind
+
+    model = ready_model(session, shop, model_name, settings=settings, portrait=True)
+    shop.default_catalog_model_id = model.id
+    done = shoot_job(session, shop, model, product_gids, stage="review", credits_cost=len(product_gids))
+    colors = [(150, 80, 80), (80, 130, 90), (70, 90, 150), (170, 150, 70)]
+    assets = [image_asset(session, settings, shop, job=done, product_id=gid, color=colors[i % 4])
+              for i, gid in enumerate(product_gids)]
+    failed = shoot_job(session, shop, model, product_gids[:1], status=JobStatus.FAILURE,
+                       error_code="product_has_no_image", error_message="internal detail",
+                       credits_cost=1, credits_refunded=1)
+    session.add(CreditLedger(shop_id=shop.id, job_id=failed.id, kind=LedgerKind.REFUND, amount=1, reason="refund"))
+    running = shoot_job(session, shop, model, product_gids[:2], status=JobStatus.IN_PROGRESS,
+                        stage="shooting", progress=45, credits_cost=2)
+    session.commit()
+    return {"model": model, "done": done, "failed": failed, "running": running, "assets": assets}
