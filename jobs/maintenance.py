@@ -38,6 +38,7 @@ class ReconcileReport:
     examined: int = 0
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    deliveries_requeued: int = 0
 
 
 def rq_job_lost(rq_job_id: str | None, stale_after: dt.timedelta) -> bool:
@@ -103,9 +104,14 @@ def reconcile(now: dt.datetime | None = None) -> ReconcileReport:
         # Commit per row: one bad row must not hold back the rest, and each re-enqueue is sent
         # as soon as its row is durable.
         session.commit()
-    if report.requeued or report.failed:
-        log.info("reconciler: requeued %d, failed %d of %d examined",
-                 len(report.requeued), len(report.failed), report.examined)
+    # Webhook deliveries recorded but whose processing message was lost.
+    from jobs.webhooks import requeue_stale_deliveries
+
+    report.deliveries_requeued = requeue_stale_deliveries(now=now)
+    session.commit()
+    if report.requeued or report.failed or report.deliveries_requeued:
+        log.info("reconciler: requeued %d, failed %d of %d examined; %d webhook deliveries requeued",
+                 len(report.requeued), len(report.failed), report.examined, report.deliveries_requeued)
     return report
 
 

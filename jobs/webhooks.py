@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from flask import current_app
 from sqlalchemy import select
 
 from jobs.runtime import studio_job
@@ -65,7 +66,15 @@ def requeue_stale_deliveries(now: dt.datetime | None = None, limit: int = 500) -
         .order_by(WebhookDelivery.id)
         .limit(limit)
     ).all()
+    from jobs.maintenance import rq_job_lost
+
+    stale_after = dt.timedelta(seconds=3 * current_app.config["STUDIO_SETTINGS"].worker_heartbeat_seconds)
+    requeued = 0
     for delivery_id in ids:
-        enqueue_after_commit(session, "webhooks", "jobs.webhooks.process_delivery", delivery_id,
-                             job_id=f"webhook-delivery-{delivery_id}")
-    return len(ids)
+        rq_job_id = f"webhook-delivery-{delivery_id}"
+        # A backlog is not a loss: only deliveries whose message is gone (or died) go again.
+        if rq_job_lost(rq_job_id, stale_after):
+            enqueue_after_commit(session, "webhooks", "jobs.webhooks.process_delivery", delivery_id,
+                                 job_id=rq_job_id)
+            requeued += 1
+    return requeued

@@ -30,10 +30,12 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _end(_exc: BaseException | None) -> None:
-        for var, token in reversed(g.get("request_tokens", [])):
+        # pop: a test client nested in an outer app context shares `g`, and a token can be
+        # reset only once (and only in the context that set it).
+        for var, token in reversed(g.pop("request_tokens", [])):
             try:
                 var.reset(token)
-            except ValueError:
+            except (ValueError, RuntimeError):
                 var.set(None)
 
 

@@ -149,3 +149,27 @@ def test_a_worker_killed_mid_job_is_recovered_exactly_once(
     assert job.outputs == {"completions": 1}  # committed exactly once…
     assert (tmp_path / "executions").read_text().count("\n") == 2  # …though it ran twice
     assert session.scalars(select(GenerationJob)).all() == [job]
+
+
+def test_a_webhook_delivery_whose_message_was_lost_is_processed_again(app: Flask, session: Session) -> None:
+    from shopify_app.models import DeliveryOutcome, WebhookDelivery
+
+    delivery = WebhookDelivery(webhook_id="lost-1", topic="customers/data_request",
+                               shop_domain="runtime-shop.myshopify.com",
+                               payload={"shop_domain": "runtime-shop.myshopify.com"},
+                               received_at=utcnow() - dt.timedelta(minutes=5))
+    queued = WebhookDelivery(webhook_id="queued-1", topic="customers/data_request",
+                             shop_domain="runtime-shop.myshopify.com", payload={},
+                             received_at=utcnow() - dt.timedelta(minutes=5))
+    session.add_all([delivery, queued])
+    session.commit()
+    # One delivery's message is still waiting in the queue (a backlog); the other's was lost.
+    get_broker().queue("webhooks").enqueue("jobs.webhooks.process_delivery", queued.id,
+                                           job_id=f"webhook-delivery-{queued.id}")
+    report = reconcile(now=later())
+    assert report.deliveries_requeued == 1
+    assert sorted(get_broker().queue("webhooks").job_ids) == sorted(
+        [f"webhook-delivery-{delivery.id}", f"webhook-delivery-{queued.id}"])
+    drain(app)
+    session.expire_all()
+    assert session.get(WebhookDelivery, delivery.id).outcome != DeliveryOutcome.RECEIVED
