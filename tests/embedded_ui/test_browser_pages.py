@@ -53,7 +53,7 @@ def test_every_page_at_320_and_1440(app: Flask, live_server: str, dev_shop: Shop
             stub_shopify_cdn(context, app_origin=settings.app_url, live_server=live_server)
             page = context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             for name, path, landmark in pages(data):
                 response = page.goto(f"{live_server}{path}?{query}")
                 assert response is not None and response.status == 200
@@ -169,7 +169,7 @@ def test_hostile_titles_and_names_render_as_text(app: Flask, live_server: str, d
             stub_shopify_cdn(context, app_bridge=bridge, app_origin=settings.app_url, live_server=live_server)
             page = context.new_page()
             dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("dialog", lambda d, dialogs=dialogs: (dialogs.append(d.message), d.dismiss()))
             for _name, path, _landmark in pages(data):
                 page.goto(f"{live_server}{path}?{query}")
                 page.wait_for_function("!document.querySelector('[aria-busy=true]')")
