@@ -563,7 +563,7 @@
 
     function imageCard(asset, product) {
       var node = h('li', { class: 'image', 'data-asset': asset.id, 'data-state': asset.review_state });
-      cards[asset.id] = { node: node, asset: asset, product: product };
+      cards[asset.id] = { node: node, asset: asset, product: product, index: Object.keys(cards).length };
       drawCard(asset.id);
       return node;
     }
@@ -579,7 +579,9 @@
         product.variants.map(function (v) { return h('option', { value: v.id, text: v.title, selected: v.id === asset.variant_id }); }));
       card.node.dataset.state = asset.review_state;
       card.node.replaceChildren(
-        asset.url ? h('img', { src: asset.url, alt: asset.alt_text || ('Generated image of ' + name), width: String(asset.width), height: String(asset.height), loading: 'lazy', decoding: 'async' })
+        asset.url ? h('img', { src: asset.url, alt: asset.alt_text || ('Generated image of ' + name), width: String(asset.width), height: String(asset.height),
+          // The first images are the page's largest paint: fetch them first, the rest when scrolled to.
+          loading: card.index < 8 ? 'eager' : 'lazy', fetchpriority: card.index < 4 ? 'high' : null, decoding: 'async' })
           : h('div', { class: 'portrait portrait-empty', text: 'Held back by the automatic checks' }),
         h('div', { class: 'image-body' },
           h('div', null, badge(stateText[0], stateText[1])),
@@ -666,7 +668,7 @@
           var title = p.title || (p.missing ? 'Product no longer in Shopify' : p.id);
           return h('section', { class: 'product', 'data-product': p.id, 'aria-label': title },
             h('div', { class: 'product-head' },
-              p.image_url ? h('img', { class: 'thumb', src: p.image_url, alt: '', width: '40', height: '40' }) : null,
+              p.image_url ? h('img', { class: 'thumb', src: p.image_url, alt: '', width: '40', height: '40', loading: 'lazy', fetchpriority: 'low' }) : null,
               h('h2', { text: title }),
               h('span', { class: 'muted', text: plural(p.images.length, 'image', 'images') })),
             p.images.length ? h('ul', { class: 'images list' }, p.images.map(function (a) { return imageCard(a, p); }))
