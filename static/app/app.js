@@ -192,7 +192,14 @@
     var li = h('li', { class: 'row', 'data-job': job.id },
       h('div', null, h('div', { class: 'row-title', text: title }), h('div', { class: 'row-meta', text: meta.join(' · ') })),
       h('div', { class: 'row-side' }, h('span', { class: 'js-badge' }, statusBadge(job.status)),
-        job.reviewable ? h('a', { class: 'btn btn-sm js-review', href: appPath('/app/review/' + job.id), 'data-nav': true, hidden: job.status !== 'SUCCESS', text: 'Review' }) : null),
+        job.reviewable ? h('a', { class: 'btn btn-sm js-review', href: appPath('/app/review/' + job.id), 'data-nav': true, hidden: job.status !== 'SUCCESS', text: 'Review' }) : null,
+        job.terminal ? null : h('button', { type: 'button', class: 'btn btn-sm btn-critical js-cancel', text: 'Cancel', onclick: function (e) {
+          var button = e.currentTarget;
+          button.disabled = true;
+          api('POST', '/app/api/jobs/' + encodeURIComponent(job.id) + '/cancel').then(function (done) {
+            updateJobRow(li, done); toast('Job cancelled' + (done.credits_refunded ? '; ' + plural(done.credits_refunded, 'credit', 'credits') + ' refunded' : ''));
+          }).catch(function (err) { button.disabled = false; fail(err); });
+        } })),
       h('div', { class: 'row-detail' },
         h('div', { class: 'row-meta js-stage', text: job.stage_label }), bar,
         h('p', { class: 'failure js-failure', hidden: !job.failure, text: job.failure || '' }),
@@ -218,6 +225,8 @@
     credits.classList.toggle('refund', !!job.credits_refunded);
     var review = li.querySelector('.js-review');
     if (review) review.hidden = job.status !== 'SUCCESS';
+    var cancel = li.querySelector('.js-cancel');
+    if (cancel && job.terminal) cancel.remove();
   }
 
   // Poll /jobs/progress for the jobs that are still running: 1 s, then backing off ×1.6 up to
@@ -610,8 +619,8 @@
     }
     function regenerate(id) {
       api('POST', '/app/api/assets/' + encodeURIComponent(id) + '/regenerate').then(function (job) {
-        toast('Regenerating · ' + plural(job.credits_cost, 'credit', 'credits') + '. The new image will appear here.');
-        watch(job);
+        toast('Regenerating · ' + plural(job.credits_cost, 'credit', 'credits') + '. The new image is a job of its own: review it from Jobs.');
+        replaceAsset(Object.assign({}, cards[id].asset, { review_state: 'rejected' }));
       }).catch(fail);
     }
 

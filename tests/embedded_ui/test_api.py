@@ -335,3 +335,17 @@ def test_settings_validate_and_save(client: FlaskClient, session: Any, shop_a: S
     unknown = client.put("/app/api/settings", json={"auto_shoot": False, "default_generation_model_id": "nope",
                                                     "publish_mode": "review"}, headers=headers)
     assert unknown.status_code == 422
+
+
+def test_cancel_a_running_job_refunds_it(client: FlaskClient, session: Any, shop_a: Shop, auth: Auth) -> None:
+    response = client.post("/app/api/shoots", json={"catalog_model_id": ready_model(session, shop_a).id,
+                                                    "product_ids": [PRODUCT, "123"]}, headers=auth(SHOP_A))
+    job_id = response.get_json()["id"]
+    assert credits.balance(session, shop_a.id) == 98
+    cancelled = client.post(f"/app/api/jobs/{job_id}/cancel", headers=auth(SHOP_A))
+    assert cancelled.status_code == 200
+    body = cancelled.get_json()
+    assert (body["status"], body["failure"], body["credits_refunded"]) == ("FAILURE", "Cancelled.", 2)
+    assert client.post(f"/app/api/jobs/{job_id}/cancel", headers=auth(SHOP_A)).status_code == 409
+    session.expire_all()
+    assert credits.balance(session, shop_a.id) == 100
