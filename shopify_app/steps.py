@@ -43,8 +43,19 @@ def split_step(next_step: str) -> tuple[str, str]:
     return queue, step
 
 
+# How long a message id is remembered as delivered (longer than any job may run).
+DELIVERED_TTL_SECONDS = 6 * 3600
+
+
 def claim(session: Session, job_id: str, rq_job_id: str | None) -> GenerationJob | None:
     """Lock the job row; None when it is finished or the message is not the expected one."""
+    if rq_job_id is not None and not _first_delivery(rq_job_id):
+        # The same message delivered twice, both copies running at once. The row lock alone
+        # cannot settle this: a step that commits mid-way (media publishing commits its attach
+        # intent before calling Shopify) releases the lock while it still has work to do, and
+        # the copy would then pass the rq_job_id check below. A message id runs once.
+        log.info("message %s is already being run", rq_job_id)
+        return None
     job = session.scalar(select(GenerationJob).where(GenerationJob.id == job_id).with_for_update())
     if job is None:
         log.warning("step for a job that no longer exists: %s", job_id)
@@ -82,3 +93,9 @@ def fail_job(session: Session, job: GenerationJob, code: str, message: str) -> N
     refunded = credits.refund(session, job, amount=settlement.refund_due(session, job), reason=f"refund: {code}")
     settlement.after_failure(session, job)
     log.info("job failed: %s (%s); refunded %s credits", code, message, refunded)
+
+
+def _first_delivery(rq_job_id: str) -> bool:
+    from shopify_app.queues import get_broker
+
+    return bool(get_broker().redis.set(f"studio:delivered:{rq_job_id}", 1, nx=True, ex=DELIVERED_TTL_SECONDS))
