@@ -2,38 +2,34 @@
 
 Shopify waits about 5 s and retries failures for hours, so the endpoint only does what makes a
 delivery safe to acknowledge: read the body (capped, before any parsing), check the HMAC over
-those raw bytes, INSERT one `WebhookDelivery` row keyed by the webhook id, and enqueue its
-processing once that row is committed. A duplicate delivery (Shopify delivers at least once, and
-may deliver the same id ten times at once) hits the unique webhook id, is caught as an
-IntegrityError, and is acknowledged with 200 and nothing more.
+those raw bytes, and hand the delivery to the process's group-commit writer
+(`shopify_app.webhooks.writer`), which INSERTs one `WebhookDelivery` row per webhook id — many
+deliveries per statement and commit under load — and enqueues their processing once committed.
+A duplicate delivery (Shopify delivers at least once, and may deliver the same id ten times at
+once) conflicts on the unique webhook id and is acknowledged with 200 and nothing more.
 
 Statuses, as Shopify and App Review expect: 405 for other methods (routing), 413 over
 `settings.webhook_max_bytes`, 400 when a required header is missing, 401 when the HMAC does not
-match the current or the previous client secret.
+match the current or the previous client secret, 503 when the delivery could not be recorded
+(Shopify retries; a 200 always means the row is committed).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import Insert, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 
-from shopify_app import db
-from shopify_app.models import DeliveryOutcome, Shop, WebhookDelivery, utcnow
-from shopify_app.queues import get_broker
+from shopify_app.models import utcnow
 from shopify_app.settings import Settings
 from shopify_app.shopify import sdk
+from shopify_app.webhooks.writer import Delivery, DeliveryNotRecorded, get_writer
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
 
-PROCESS_DELIVERY = "jobs.webhooks.process_delivery"
 # Both header families: the classic `X-Shopify-…` and the newer unprefixed `shopify-…`
 # (Shopify Events). Werkzeug's header lookup is case-insensitive.
 _PREFIXES = ("X-Shopify-", "Shopify-")
@@ -49,45 +45,6 @@ def _answer(status: int, body: bytes | str) -> Response:
     if isinstance(body, str):
         body = json.dumps({"detail": body}).encode()
     return Response(body, status=status, content_type=_JSON)
-
-
-@functools.cache
-def _insert_delivery() -> Insert:
-    table = WebhookDelivery.__table__
-    shops = Shop.__table__
-    return (
-        insert(table)
-        .values(
-            webhook_id=bindparam("webhook_id"),
-            topic=bindparam("topic"),
-            shop_domain=bindparam("shop_domain"),
-            # The shop's id when we know the shop, in the same statement (no extra round trip).
-            shop_id=select(shops.c.id).where(shops.c.domain == bindparam("shop_domain"))
-            .scalar_subquery(),
-            api_version=bindparam("api_version"),
-            triggered_at=bindparam("triggered_at"),
-            payload=bindparam("payload"),
-            outcome=bindparam("outcome"),
-            attempts=bindparam("attempts"),
-            received_at=bindparam("received_at"),
-        )
-        .returning(table.c.id)
-    )
-
-
-def enqueue_delivery(delivery_id: int) -> bool:
-    """Queue `process_delivery(delivery_id)` in one Redis round trip; False when Redis failed
-    (the reconciler will find the row)."""
-    broker = get_broker()
-    try:
-        with broker.redis.pipeline() as pipe:
-            broker.queue("webhooks").enqueue(PROCESS_DELIVERY, delivery_id,
-                                             job_id=f"webhook-delivery-{delivery_id}", pipeline=pipe)
-            pipe.execute()
-    except Exception:
-        log.exception("could not enqueue webhook delivery %s; the reconciler will retry", delivery_id)
-        return False
-    return True
 
 
 def _header(name: str) -> str | None:
@@ -132,35 +89,37 @@ def receive() -> Response:
     if shop_domain is None or len(webhook_id) > 255 or len(topic) > 80:
         return _answer(400, "malformed webhook headers")
 
-    payload: Any
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None  # signed but not JSON: recorded, and the handler will say so
+    return _record(Delivery(
+        webhook_id=webhook_id,
+        topic=topic,
+        shop_domain=shop_domain,
+        api_version=(values["API-Version"] or "")[:20],
+        triggered_at=(_header("Triggered-At") or "")[:64] or None,
+        payload=_json_text(body),
+        received_at=utcnow(),
+    ))
 
-    session = db.session()
-    params = {
-        "webhook_id": webhook_id,
-        "topic": topic,
-        "shop_domain": shop_domain,
-        "api_version": (values["API-Version"] or "")[:20],
-        "triggered_at": (_header("Triggered-At") or "")[:64] or None,
-        "payload": payload,
-        "outcome": DeliveryOutcome.RECEIVED,
-        "attempts": 0,
-        "received_at": utcnow(),
-    }
+
+def _record(delivery: Delivery) -> Response:
     try:
-        # Core, on the session's own connection and transaction: this statement is compiled
-        # once per process, not rebuilt by the ORM on every delivery.
-        delivery_id = session.connection().execute(_insert_delivery(), params).scalar_one()
-        session.commit()
-    except IntegrityError:
-        # The unique webhook id: this delivery is already recorded (and enqueued by whoever
-        # recorded it). Acknowledge and do nothing more.
-        session.rollback()
-        return _answer(200, _DUPLICATE)
-    # After the commit, never before: a job must not run ahead of its row. If Redis fails here
-    # the row stays `received` and `jobs.webhooks.requeue_stale_deliveries` enqueues it again.
-    enqueue_delivery(delivery_id)
-    return _answer(200, _OK)
+        delivery_id = get_writer(current_app._get_current_object()).record(delivery)  # type: ignore[attr-defined]
+    except DeliveryNotRecorded as exc:
+        log.warning("webhook %s %s not recorded: %s", delivery.topic, delivery.webhook_id, exc)
+        return _answer(503, "delivery not recorded; retry later")
+    return _answer(200, _DUPLICATE if delivery_id is None else _OK)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_text(body: bytes) -> str | None:
+    """The body as the JSON text to store, or None when it is not JSON (the handler job will
+    say so). The text is stored as received — parsed here only to check it, never re-encoded —
+    and NaN/Infinity, which Python accepts but JSON (and PostgreSQL) do not, count as not JSON."""
+    try:
+        text = body.decode("utf-8")  # verified UTF-8 already (a non-UTF-8 body is a 400)
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+    return text

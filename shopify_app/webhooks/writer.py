@@ -1,0 +1,394 @@
+"""Group commit for webhook deliveries: one writer thread per process records them in batches.
+
+Each `POST /webhooks` request hands its verified delivery to the process's `DeliveryWriter` and
+waits. The writer thread takes whatever deliveries are waiting (up to `max_batch`; it never
+waits for more to arrive, so a lone delivery is written at once) and, for the whole batch:
+
+1. runs ONE `INSERT … ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id` and ONE
+   commit (full durability: nothing here changes `synchronous_commit`);
+2. sends ONE Redis pipeline enqueueing `process_delivery` for the rows that were new;
+3. wakes every waiting request: the new row's id, or "duplicate" when the webhook id was
+   already recorded (by an earlier delivery, another process, or an earlier copy in this batch).
+
+While the writer waits on PostgreSQL's commit, more requests queue up, so batches grow with the
+load and the cost of a commit and a Redis round trip is shared by all of them.
+
+Failure rules (the database is the truth, Redis the transport):
+- a request answers 200 only after its row is committed;
+- a batch the database refuses fails every request in it with `DeliveryNotRecorded` (503, and
+  Shopify retries); when the error is about the data rather than the connection, the rows are
+  tried one by one first, so one bad row does not fail its neighbours;
+- an enqueue that fails after the commit is logged and left to the reconciler
+  (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows whose message is gone);
+- a request that waits longer than `timeout` answers 503 — its row may still be committed
+  later, and Shopify's retry is then acknowledged as a duplicate.
+
+The SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35, which has
+RETURNING and ON CONFLICT): building the same multi-row statement through SQLAlchemy's Core
+costs about six times more CPU per row, and this is the hottest path in the app.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import os
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask
+from rq import Queue
+from sqlalchemy import Engine, event
+
+from shopify_app.models import DeliveryOutcome, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+PROCESS_DELIVERY = "jobs.webhooks.process_delivery"
+EXTENSION_KEY = "studio.webhook_writer"
+_STOP = object()
+# Up to this many deliveries per INSERT (7 parameters each, far below any driver's limit).
+MAX_BATCH = 64
+# Shopify gives up on a delivery after about 5 s and retries it; a request never waits longer
+# than this for the writer (it answers 503, and the retry finds the row if it was committed).
+WAIT_SECONDS = 10.0
+_COLUMNS = ("webhook_id", "topic", "shop_domain", "api_version", "triggered_at", "payload", "received_at")
+
+
+def rq_job_id(delivery_id: int) -> str:
+    """The RQ job id of a delivery's processing (the reconciler looks it up by this id)."""
+    return f"webhook-delivery-{delivery_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """A verified delivery, ready to record. `payload` is the body's JSON text exactly as
+    received (already checked to be JSON the database accepts), or None when it is not JSON."""
+
+    webhook_id: str
+    topic: str
+    shop_domain: str
+    api_version: str | None
+    triggered_at: str | None
+    payload: str | None
+    received_at: dt.datetime
+
+
+class DeliveryNotRecorded(RuntimeError):
+    """The delivery is not known to be committed: answer 503 so that Shopify retries."""
+
+
+class _Ticket:
+    """One waiting request. A pre-acquired lock is the cheapest way to park a thread until the
+    writer has an answer (a `concurrent.futures.Future` costs a Condition and more)."""
+
+    __slots__ = ("delivery", "delivery_id", "error", "resolved", "_done")
+
+    def __init__(self, delivery: Delivery):
+        self.delivery = delivery
+        self.delivery_id: int | None = None
+        self.error: BaseException | None = None
+        self.resolved = False  # set by the writer thread only
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def resolve(self, delivery_id: int | None = None, error: BaseException | None = None) -> None:
+        if self.resolved:
+            return
+        self.resolved = True
+        self.delivery_id = delivery_id
+        self.error = error
+        self._done.release()
+
+    def wait(self, timeout: float) -> int | None:
+        if not self._done.acquire(timeout=timeout):
+            raise DeliveryNotRecorded(f"no answer from the webhook writer within {timeout:g} s")
+        if self.error is not None:
+            # The database's message may quote the row (payload included): not in the answer.
+            raise DeliveryNotRecorded(f"not recorded ({type(self.error).__name__})") from self.error
+        return self.delivery_id
+
+
+class DeliveryWriter:
+    """Records deliveries for one process (see the module docstring). Thread-safe; the writer
+    thread starts on first use and belongs to the process that started it."""
+
+    def __init__(self, engine: Engine, jobs: Queue, *, max_batch: int = MAX_BATCH, timeout: float = WAIT_SECONDS,
+                 on_batch: Callable[[int], None] | None = None):
+        self.engine = engine
+        self.jobs = jobs
+        self.max_batch = max_batch
+        self.timeout = timeout
+        self.on_batch = on_batch  # observes batch sizes (tests, the benchmark's statistics)
+        self.batches = 0
+        self.batched_deliveries = 0
+        self._pid = os.getpid()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._statements = _Statements(engine)
+
+    # ---------------------------------------------------------------- request side
+
+    def record(self, delivery: Delivery) -> int | None:
+        """Record `delivery`, committed, and enqueue its processing. Returns the new row's id, or
+        None when this webhook id was already recorded. Raises `DeliveryNotRecorded`."""
+        if self._closed:
+            raise DeliveryNotRecorded("the webhook writer is shut down")
+        if self._thread is None or not self._thread.is_alive():
+            self._start()
+        ticket = _Ticket(delivery)
+        self._queue.put(ticket)
+        return ticket.wait(self.timeout)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._closed or self._pid != os.getpid():
+                raise DeliveryNotRecorded("the webhook writer is shut down")
+            if self._thread is not None and self._thread.is_alive():
+                return
+            if self._thread is not None:
+                log.error("webhook writer thread died; starting a new one")
+            self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread. Later `record` calls raise."""
+        with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is None or self._pid != os.getpid():
+            return  # never started here, or inherited across a fork (no thread in this process)
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("webhook writer did not stop within %s s", timeout)
+
+    # ---------------------------------------------------------------- writer thread
+
+    def _run(self) -> None:
+        stopping = False
+        while True:
+            batch: list[_Ticket] = []
+            while len(batch) < self.max_batch:
+                try:
+                    # Block for the first delivery only; then take whatever else is already
+                    # waiting, without waiting for more. Once stopping, never block.
+                    item = self._queue.get(block=not (stopping or batch))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if not batch:
+                if stopping:
+                    return
+                continue
+            try:
+                self._write(batch)
+            except BaseException as exc:  # never leave a request waiting on a failed batch
+                log.error("webhook writer failed a batch of %d (%s)", len(batch), type(exc).__name__)
+                for ticket in batch:
+                    ticket.resolve(error=exc)
+
+    def _write(self, batch: list[_Ticket]) -> None:
+        self.batches += 1
+        self.batched_deliveries += len(batch)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        # One row per webhook id: a later copy in the same batch is a duplicate of the first.
+        owners: dict[str, _Ticket] = {}
+        for ticket in batch:
+            owners.setdefault(ticket.delivery.webhook_id, ticket)
+        rows = [ticket.delivery for ticket in owners.values()]
+
+        failed: dict[str, BaseException] = {}
+        try:
+            new_ids = self._insert(rows)
+        except Exception as exc:
+            if len(rows) == 1 or self._statements.is_connection_error(exc):
+                log.error("could not record %d webhook deliveries: %s", len(rows), _first_line(exc))
+                for ticket in batch:
+                    ticket.resolve(error=exc)
+                return
+            # The data, not the connection: find the row at fault instead of failing them all.
+            new_ids = {}
+            for row in rows:
+                try:
+                    new_ids.update(self._insert([row]))
+                except Exception as row_exc:
+                    log.error("could not record webhook delivery %s: %s", row.webhook_id, _first_line(row_exc))
+                    failed[row.webhook_id] = row_exc
+
+        # After the commit, never before: a job must not run ahead of its row.
+        if new_ids:
+            self._enqueue(sorted(new_ids.values()))
+        for ticket in batch:
+            webhook_id = ticket.delivery.webhook_id
+            if webhook_id in failed:
+                ticket.resolve(error=failed[webhook_id])
+            elif owners[webhook_id] is ticket:
+                ticket.resolve(new_ids.get(webhook_id))
+            else:
+                ticket.resolve(None)
+
+    def _insert(self, rows: Sequence[Delivery]) -> dict[str, int]:
+        """INSERT the rows and commit; returns {webhook_id: id} for the rows that were new."""
+        sql, convert = self._statements.insert(len(rows))
+        params = convert(rows)
+        # From the engine's pool (pre-pinged), returned after every batch: no connection is held
+        # between batches, and `engine.dispose()` and forks need no special care.
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                returned = cursor.fetchall()
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            try:
+                connection.rollback()
+            except Exception:
+                connection.invalidate()
+            raise
+        finally:
+            connection.close()
+        return {webhook_id: delivery_id for delivery_id, webhook_id in returned}
+
+    def _enqueue(self, delivery_ids: list[int]) -> None:
+        try:
+            with self.jobs.connection.pipeline() as pipe:
+                self.jobs.enqueue_many(
+                    [Queue.prepare_data(PROCESS_DELIVERY, (delivery_id,), job_id=rq_job_id(delivery_id))
+                     for delivery_id in delivery_ids],
+                    pipeline=pipe,
+                )
+                pipe.execute()
+        except Exception:
+            log.exception("could not enqueue %d webhook deliveries %s; the reconciler will retry",
+                          len(delivery_ids), delivery_ids[:10])
+
+
+def _first_line(exc: BaseException) -> str:
+    # A database error's detail can quote the whole row, payload included: not for the logs.
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+class _Statements:
+    """The multi-row INSERT for one engine's dialect, by batch size."""
+
+    def __init__(self, engine: Engine):
+        dialect = engine.dialect
+        self.dialect_name = dialect.name
+        if self.dialect_name not in ("postgresql", "sqlite"):
+            raise RuntimeError(f"the webhook writer supports PostgreSQL and SQLite, not {self.dialect_name}")
+        self.placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        dbapi = dialect.loaded_dbapi
+        self._connection_errors = (dbapi.OperationalError, dbapi.InterfaceError)
+        table = WebhookDelivery.__table__
+        self.table = table.name
+        # The column types' own bind conversion (e.g. UTCDateTime on SQLite), as the ORM would do.
+        received_at = table.c.received_at.type.bind_processor(dialect)
+        self._received_at: Callable[[Any], Any] = received_at or (lambda value: value)
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._connection_errors)
+
+    def insert(self, count: int) -> tuple[str, Callable[[Sequence[Delivery]], list[Any]]]:
+        return self._sql(count), self._params
+
+    def _params(self, rows: Sequence[Delivery]) -> list[Any]:
+        params: list[Any] = [DeliveryOutcome.RECEIVED.value]
+        convert = self._received_at
+        for row in rows:
+            params += (row.webhook_id, row.topic, row.shop_domain, row.api_version, row.triggered_at,
+                       row.payload, convert(row.received_at))
+        return params
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one instance per engine, bounded
+    def _sql(self, count: int) -> str:
+        p = self.placeholder
+        values = ", ".join(["(" + ", ".join([p] * len(_COLUMNS)) + ")"] * count)
+        if self.dialect_name == "postgresql":
+            names = {c: f"v.{c}" for c in _COLUMNS}
+            source = f"(VALUES {values}) AS v ({', '.join(_COLUMNS)})"
+            payload = "CAST(v.payload AS JSON)"
+            received_at = "CAST(v.received_at AS TIMESTAMP WITH TIME ZONE)"
+            where = ""
+        else:  # SQLite names a VALUES list's columns column1, column2, …
+            names = {c: f"column{i}" for i, c in enumerate(_COLUMNS, start=1)}
+            source = f"(VALUES {values})"
+            payload = names["payload"]
+            received_at = names["received_at"]
+            where = " WHERE true"  # SQLite needs it to parse ON CONFLICT after INSERT … SELECT
+        # The outcome is the statement's first parameter; the shop's id is looked up in the same
+        # statement (no extra round trip), NULL when the shop is unknown.
+        return (
+            f"INSERT INTO {self.table} (webhook_id, topic, shop_domain, shop_id, api_version, "
+            "triggered_at, payload, outcome, attempts, received_at) "
+            f"SELECT {names['webhook_id']}, {names['topic']}, {names['shop_domain']}, "
+            f"(SELECT s.id FROM shops AS s WHERE s.domain = {names['shop_domain']}), "
+            f"{names['api_version']}, {names['triggered_at']}, {payload}, {p}, 0, {received_at} "
+            f"FROM {source}{where} "
+            "ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id"
+        )
+
+
+# --------------------------------------------------------------------------- one per app and process
+
+_live: weakref.WeakSet[DeliveryWriter] = weakref.WeakSet()
+_create_lock = threading.Lock()
+
+
+def get_writer(app: Flask) -> DeliveryWriter:
+    """The app's writer in this process (a forked worker makes its own on first use)."""
+    writer: DeliveryWriter | None = app.extensions.get(EXTENSION_KEY)
+    if writer is not None and writer._pid == os.getpid() and not writer._closed:
+        return writer
+    with _create_lock:
+        writer = app.extensions.get(EXTENSION_KEY)
+        if writer is None or writer._pid != os.getpid() or writer._closed:
+            from shopify_app.db import get_database
+            from shopify_app.queues import get_broker
+
+            engine = get_database(app).engine
+            writer = DeliveryWriter(engine, get_broker(app).queue("webhooks"))
+            # The engine going away (tests, shutdown) stops its writer first.
+            event.listen(engine, "engine_disposed", _close_on_dispose(writer))
+            app.extensions[EXTENSION_KEY] = writer
+            _live.add(writer)
+    return writer
+
+
+def _close_on_dispose(writer: DeliveryWriter) -> Callable[[Engine], None]:
+    ref = weakref.ref(writer)
+
+    def close(_engine: Engine) -> None:
+        target = ref()
+        if target is not None:
+            target.close()
+
+    return close
+
+
+def shutdown_all(timeout: float = 10.0) -> None:
+    """Stop every writer of this process after it has written what is queued (gunicorn's
+    `worker_exit` hook calls this; it also runs at interpreter exit)."""
+    for writer in list(_live):
+        writer.close(timeout)
+
+
+atexit.register(shutdown_all)
