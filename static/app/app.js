@@ -366,14 +366,17 @@
       requestQuote();
     }
 
+    var quoteSeq = 0;
     function requestQuote() {
       clearTimeout(quoteTimer);
       quoteTimer = setTimeout(function () {
+        var seq = ++quoteSeq;
         var box = $('cost');
         if (!selected.length) { box.replaceChildren(h('span', { class: 'muted', text: 'Select products to see the cost.' })); return; }
         api('POST', '/app/api/quote', { workflow: 'catalog-shoot', product_count: selected.length,
           num_images: Number($('f-num_images').value), image_model: $('f-image_model').value || null })
           .then(function (q) {
+            if (seq !== quoteSeq) return;
             box.replaceChildren(
               h('strong', { text: plural(q.credits_cost, 'credit', 'credits') }),
               h('span', { class: 'muted', text: ' for ' + plural(selected.length * Number($('f-num_images').value), 'image', 'images') + ' · balance ' + q.balance }),
@@ -431,7 +434,9 @@
       $('picker-search').focus();
     }
     function countChosen() { var n = Object.keys(pickerState.chosen).length; $('picker-count').textContent = plural(n, 'product', 'products') + ' selected'; }
+    var pickerSeq = 0;
     function loadPicker(after, before) {
+      var seq = ++pickerSeq; // answers can arrive out of order: only the latest request renders
       var results = $('picker-results');
       results.setAttribute('aria-busy', 'true');
       if (!results.firstChild) results.appendChild(state('Loading products…'));
@@ -440,6 +445,7 @@
       if (after) params.set('after', after);
       if (before) params.set('before', before);
       api('GET', '/app/api/products?' + params.toString()).then(function (data) {
+        if (seq !== pickerSeq) return;
         pickerState.page = data.page_info;
         $('picker-prev').disabled = !data.page_info.has_previous;
         $('picker-next').disabled = !data.page_info.has_next;
@@ -454,7 +460,7 @@
             h('span', { class: 'row-title', text: p.title }));
         })) : state(pickerState.query ? 'No products match “' + pickerState.query + '”.' : 'This shop has no products yet.'));
         countChosen();
-      }).catch(function (err) { fill(results, state(err.message, true)); });
+      }).catch(function (err) { if (seq === pickerSeq) fill(results, state(err.message, true)); });
     }
     var searchTimer = null;
     $('picker-search').addEventListener('input', function (e) {
