@@ -68,7 +68,7 @@ def _redis_url(settings: Settings) -> str:
 def _register_feature_blueprints(app: Flask, settings: Settings) -> None:
     """Each feature area registers itself here (Shopify auth and webhooks, /v1, UI, support)."""
     from shopify_app.shopify import auth_views; auth_views.init_app(app)  # noqa: E702
-    from shopify_app.webhooks import bp as webhooks_bp; app.register_blueprint(webhooks_bp)  # noqa: E702
+    from shopify_app import webhooks; webhooks.init_app(app)  # noqa: E702
     if settings.dev_shop:  # raises in a production configuration
         from shopify_app.devshop import views as devshop_views; devshop_views.init_app(app)  # noqa: E702
     from shopify_app import api; api.init_app(app)  # noqa: E702
