@@ -76,7 +76,9 @@ def init_app(app: Flask, settings: Settings) -> Database:
         # Commit before the response leaves, so a 2xx means the write is durable. Error
         # responses roll back in teardown. Handlers that must keep a row on a 4xx (a request
         # log) commit it themselves.
-        if response.status_code < 400 and not g.get("db_rollback_only"):
+        # No session yet means nothing to commit: don't build one just to commit it (the
+        # webhook endpoint, health checks and static files never open one).
+        if session.registry.has() and response.status_code < 400 and not g.get("db_rollback_only"):
             session.commit()
         return response
 
