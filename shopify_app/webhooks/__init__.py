@@ -1,5 +1,6 @@
-"""Shopify webhooks: the receiving endpoint (`receiver`) and what each topic does (`handlers`)."""
+"""Shopify webhooks: the receiving endpoint (`receiver`), the group-commit `writer` that records
+deliveries, and what each topic does (`handlers`)."""
 
-from shopify_app.webhooks.receiver import bp
+from shopify_app.webhooks.receiver import bp, init_app
 
-__all__ = ["bp"]
+__all__ = ["bp", "init_app"]

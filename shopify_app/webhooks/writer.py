@@ -134,6 +134,7 @@ class DeliveryWriter:
         self._start_lock = threading.Lock()
         self._closed = False
         self._statements = _Statements(engine)
+        self._connection: Any = None  # the writer thread's own, see _execute
 
     # ---------------------------------------------------------------- request side
 
@@ -192,6 +193,7 @@ class DeliveryWriter:
                     batch.append(item)
             if not batch:
                 if stopping:
+                    self._drop_connection()
                     return
                 continue
             try:
@@ -246,9 +248,24 @@ class DeliveryWriter:
         """INSERT the rows and commit; returns {webhook_id: id} for the rows that were new."""
         sql, convert = self._statements.insert(len(rows))
         params = convert(rows)
-        # From the engine's pool (pre-pinged), returned after every batch: no connection is held
-        # between batches, and `engine.dispose()` and forks need no special care.
-        connection = self.engine.raw_connection()
+        try:
+            return self._execute(sql, params)
+        except Exception as exc:
+            if not self._statements.is_connection_error(exc):
+                raise
+            # A connection that went away while idle (database restarted, idle timeout): once
+            # more on a fresh one. Safe: ON CONFLICT DO NOTHING makes the retry idempotent (a
+            # row the lost attempt did commit comes back as a duplicate, not enqueued here; the
+            # reconciler enqueues it).
+            log.warning("webhook writer reconnecting after %s", _first_line(exc))
+            return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: list[Any]) -> dict[str, int]:
+        # The writer keeps one connection from the engine's pool while it runs: checking one
+        # out per batch would cost a pre-ping round trip per batch.
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
@@ -257,15 +274,26 @@ class DeliveryWriter:
             finally:
                 cursor.close()
             connection.commit()
-        except BaseException:
-            try:
-                connection.rollback()
-            except Exception:
-                connection.invalidate()
+        except BaseException as exc:
+            broken = self._statements.is_connection_error(exc)
+            if not broken:
+                try:
+                    connection.rollback()
+                except Exception:
+                    broken = True
+            if broken:
+                self._drop_connection()
             raise
-        finally:
-            connection.close()
         return {webhook_id: delivery_id for delivery_id, webhook_id in returned}
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                # Closed outright, not returned: the pool may be a disposed one by now.
+                connection.invalidate()
+            except Exception:
+                log.debug("closing the webhook writer's connection failed", exc_info=True)
 
     def _enqueue(self, delivery_ids: list[int]) -> None:
         try:
