@@ -344,13 +344,15 @@ class AdminClient:
             cost = ((payload.get("extensions") or {}).get("cost") or {})
             throttle_status = cost.get("throttleStatus")
             requested = cost.get("requestedQueryCost")
+            # What was reserved for this call, read before the real cost replaces the estimate:
+            # the refund below gives back the difference between the two.
+            estimate = self._estimate(query)
             if isinstance(requested, int):
                 self._remember_cost(query, requested)
             errors = payload.get("errors")
             throttled = errors is not None and any(
                 (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors_list(errors))
             if throttle_status and self.budget is not None:
-                estimate = self._estimate(query)
                 actual = cost.get("actualQueryCost")
                 refund = estimate if throttled else max(0, estimate - int(actual or estimate))
                 self.budget.sync(throttle_status, refund=refund)
