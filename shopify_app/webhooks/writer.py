@@ -88,7 +88,7 @@ class _Ticket:
     """One waiting request. A pre-acquired lock is the cheapest way to park a thread until the
     writer has an answer (a `concurrent.futures.Future` costs a Condition and more)."""
 
-    __slots__ = ("delivery", "delivery_id", "error", "resolved", "_done")
+    __slots__ = ("_done", "delivery", "delivery_id", "error", "resolved")
 
     def __init__(self, delivery: Delivery):
         self.delivery = delivery
@@ -198,7 +198,7 @@ class DeliveryWriter:
                 continue
             try:
                 self._write(batch)
-            except BaseException as exc:  # never leave a request waiting on a failed batch
+            except BaseException as exc:  # noqa: BLE001 - never leave a request waiting on a failed batch
                 log.error("webhook writer failed a batch of %d (%s)", len(batch), type(exc).__name__)
                 for ticket in batch:
                     ticket.resolve(error=exc)
@@ -217,7 +217,7 @@ class DeliveryWriter:
         failed: dict[str, BaseException] = {}
         try:
             new_ids = self._insert(rows)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any database error: 503, never a false 200
             if len(rows) == 1 or self._statements.is_connection_error(exc):
                 log.error("could not record %d webhook deliveries: %s", len(rows), _first_line(exc))
                 for ticket in batch:
@@ -228,7 +228,7 @@ class DeliveryWriter:
             for row in rows:
                 try:
                     new_ids.update(self._insert([row]))
-                except Exception as row_exc:
+                except Exception as row_exc:  # noqa: BLE001 - as above, for one row
                     log.error("could not record webhook delivery %s: %s", row.webhook_id, _first_line(row_exc))
                     failed[row.webhook_id] = row_exc
 
@@ -279,7 +279,7 @@ class DeliveryWriter:
             if not broken:
                 try:
                     connection.rollback()
-                except Exception:
+                except Exception:  # noqa: BLE001 - a failed rollback: drop the connection
                     broken = True
             if broken:
                 self._drop_connection()
@@ -292,7 +292,7 @@ class DeliveryWriter:
             try:
                 # Closed outright, not returned: the pool may be a disposed one by now.
                 connection.invalidate()
-            except Exception:
+            except Exception:  # it is being thrown away anyway
                 log.debug("closing the webhook writer's connection failed", exc_info=True)
 
     def _enqueue(self, delivery_ids: list[int]) -> None:
@@ -304,7 +304,7 @@ class DeliveryWriter:
                     pipeline=pipe,
                 )
                 pipe.execute()
-        except Exception:
+        except Exception:  # the row is committed; the reconciler re-enqueues it
             log.exception("could not enqueue %d webhook deliveries %s; the reconciler will retry",
                           len(delivery_ids), delivery_ids[:10])
 

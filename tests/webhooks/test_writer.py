@@ -1,0 +1,277 @@
+"""The group-commit writer: batches, duplicates within and across batches, failures, shutdown.
+
+The writer thread is held inside its first batch (an `on_batch` observer that waits) while more
+deliveries queue up, so the next batch's contents are known exactly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import func, select
+
+from shopify_app import db
+from shopify_app.models import WebhookDelivery, utcnow
+from shopify_app.webhooks.writer import (
+    Delivery,
+    DeliveryNotRecorded,
+    DeliveryWriter,
+    get_writer,
+    rq_job_id,
+)
+from tests.support.shopify import TEST_SHOP, fixture_bytes, webhook_headers
+from tests.webhooks.conftest import queued_webhook_jobs
+
+BODY = fixture_bytes("webhooks", "products_create").decode()
+
+
+def delivery(webhook_id: str, payload: str | None = BODY) -> Delivery:
+    return Delivery(webhook_id=webhook_id, topic="products/create", shop_domain=TEST_SHOP,
+                    api_version="2026-10", triggered_at="2026-01-01T00:00:00.000Z", payload=payload,
+                    received_at=utcnow())
+
+
+class Recorder:
+    """Records deliveries from threads; collects each one's result (an id, None, or the error)."""
+
+    def __init__(self, writer: DeliveryWriter):
+        self.writer = writer
+        self.results: dict[int, object] = {}
+        self.threads: list[threading.Thread] = []
+
+    def start(self, index: int, item: Delivery) -> None:
+        def run() -> None:
+            try:
+                self.results[index] = self.writer.record(item)
+            except DeliveryNotRecorded as exc:
+                self.results[index] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.threads.append(thread)
+
+    def join(self) -> dict[int, object]:
+        for thread in self.threads:
+            thread.join(30)
+        return self.results
+
+
+@pytest.fixture
+def writer(app) -> Iterator[DeliveryWriter]:
+    yield get_writer(app)
+
+
+@pytest.fixture
+def held(writer: DeliveryWriter) -> Iterator[Callable[[int], None]]:
+    """Hold the writer inside its first batch; `release(n)` lets it go once n more deliveries
+    are queued behind it. Records every batch size in `writer.sizes`."""
+    gate = threading.Event()
+    sizes: list[int] = []
+
+    def on_batch(size: int) -> None:
+        sizes.append(size)
+        if len(sizes) == 1:
+            gate.wait(30)
+
+    writer.on_batch = on_batch
+    writer.sizes = sizes  # type: ignore[attr-defined]
+    first = Recorder(writer)
+    first.start(-1, delivery("blocker"))
+    deadline = time.monotonic() + 10
+    while not sizes and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+    def release(queued: int) -> None:
+        deadline = time.monotonic() + 10
+        while writer._queue.qsize() < queued and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert writer._queue.qsize() == queued
+        gate.set()
+        first.join()
+
+    yield release
+    gate.set()
+
+
+def _rows(session) -> dict[str, int]:
+    session.rollback()  # a fresh snapshot: the writer committed on its own connection
+    return dict(session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.id)).all())
+
+
+def _queued_ids(app) -> list[int]:
+    return sorted(job.args[0] for job in queued_webhook_jobs(app))
+
+
+def test_waiting_deliveries_are_written_in_one_batch(app, session, writer, held) -> None:
+    recorder = Recorder(writer)
+    for i in range(5):
+        recorder.start(i, delivery(f"batched-{i}"))
+    held(5)
+    results = recorder.join()
+    assert writer.sizes == [1, 5]  # type: ignore[attr-defined]
+    rows = _rows(session)
+    assert {results[i] for i in range(5)} == {rows[f"batched-{i}"] for i in range(5)}
+    assert _queued_ids(app) == sorted(rows.values())
+    # Each job is the ordinary RQ job the worker runs, under the id the reconciler looks for.
+    jobs = {job.id: job for job in queued_webhook_jobs(app)}
+    job = jobs[rq_job_id(rows["batched-0"])]
+    assert job.func_name == "jobs.webhooks.process_delivery"
+    assert job.args == (rows["batched-0"],)
+    assert job.origin == "webhooks"
+
+
+def test_duplicates_in_one_batch_make_one_row_and_one_job(app, session, writer, held) -> None:
+    recorder = Recorder(writer)
+    for i in range(3):
+        recorder.start(i, delivery("same-id"))
+    recorder.start(3, delivery("other-id"))
+    held(4)
+    results = recorder.join()
+    assert writer.sizes == [1, 4]  # type: ignore[attr-defined]
+    rows = _rows(session)
+    copies = [results[i] for i in range(3)]
+    assert sorted(copies, key=lambda r: r is None) == [rows["same-id"], None, None]
+    assert results[3] == rows["other-id"]
+    assert _queued_ids(app) == sorted(rows.values())  # blocker, same-id, other-id: once each
+
+
+def test_duplicates_across_batches_are_acknowledged_without_a_second_job(app, session, writer) -> None:
+    first = writer.record(delivery("again"))
+    assert isinstance(first, int)
+    assert writer.record(delivery("again")) is None
+    assert _rows(session) == {"again": first}
+    assert _queued_ids(app) == [first]
+
+
+def test_a_database_error_fails_the_whole_batch_and_enqueues_nothing(app, session, writer, held,
+                                                                     monkeypatch) -> None:
+    dbapi = db.get_database(app).engine.dialect.loaded_dbapi
+    real = writer._execute
+    calls: list[int] = []
+
+    def broken(sql: str, params: list) -> dict:
+        if "lost-0" not in params:
+            return real(sql, params)  # the blocker's batch
+        calls.append(len(params))
+        raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+    recorder = Recorder(writer)
+    for i in range(3):
+        recorder.start(i, delivery(f"lost-{i}"))
+    monkeypatch.setattr(writer, "_execute", broken)
+    held(3)
+    results = recorder.join()
+    assert all(isinstance(results[i], DeliveryNotRecorded) for i in range(3))
+    assert len(calls) == 2  # the batch, and once more on a fresh connection
+    assert set(_rows(session)) == {"blocker"}
+    assert len(_queued_ids(app)) == 1  # the blocker's only
+
+
+def test_a_row_the_database_refuses_fails_alone(app, session, writer, held, monkeypatch) -> None:
+    dbapi = db.get_database(app).engine.dialect.loaded_dbapi
+    real = writer._execute
+
+    def refuse_poison(sql: str, params: list) -> dict:
+        if "poison" in params:
+            raise dbapi.IntegrityError("value refused")
+        return real(sql, params)
+
+    recorder = Recorder(writer)
+    recorder.start(0, delivery("poison"))
+    recorder.start(1, delivery("fine"))
+    monkeypatch.setattr(writer, "_execute", refuse_poison)
+    held(2)
+    results = recorder.join()
+    assert isinstance(results[0], DeliveryNotRecorded)
+    rows = _rows(session)
+    assert results[1] == rows["fine"] and "poison" not in rows
+    assert _queued_ids(app) == sorted(rows.values())
+
+
+def test_http_answers_503_when_the_delivery_is_not_recorded(app, client, session, writer, monkeypatch) -> None:
+    dbapi = db.get_database(app).engine.dialect.loaded_dbapi
+
+    def broken(sql: str, params: list) -> dict:
+        raise dbapi.OperationalError("database is down")
+
+    monkeypatch.setattr(writer, "_execute", broken)
+    body = BODY.encode()
+    response = client.post("/webhooks", data=body, headers=webhook_headers("products/create", body))
+    assert response.status_code == 503
+    assert "X-Request-Id" in response.headers
+    assert _rows(session) == {} and queued_webhook_jobs(app) == []
+
+
+def test_a_lost_enqueue_still_answers_200_with_the_row_committed(app, session, writer) -> None:
+    # Redis unreachable: the row is the truth; the reconciler re-enqueues `received` rows.
+    writer.jobs = Queue("webhooks", connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5))
+    delivery_id = writer.record(delivery("no-redis"))
+    assert _rows(session) == {"no-redis": delivery_id}
+    assert queued_webhook_jobs(app) == []
+
+
+def test_payload_is_stored_as_received_json_or_null(session, writer) -> None:
+    writer.record(delivery("json", payload='{"id": 1, "title": "Linen shirt"}'))
+    writer.record(delivery("not-json", payload=None))
+    session.rollback()
+    payloads = dict(session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.payload)).all())
+    assert payloads == {"json": {"id": 1, "title": "Linen shirt"}, "not-json": None}
+
+
+@pytest.mark.parametrize("body", [b'{"price": NaN}', b'{"price": Infinity}', b"\xef\xbb\xbf{}", b"[1,"])
+def test_bodies_that_are_not_json_are_recorded_with_a_null_payload(client, session, body: bytes) -> None:
+    response = client.post("/webhooks", data=body, headers=webhook_headers("products/update", body))
+    assert response.status_code == 200
+    session.rollback()
+    assert session.scalar(select(WebhookDelivery.payload)) is None
+
+
+def test_close_writes_what_is_queued_then_refuses(app, session, writer, held) -> None:
+    recorder = Recorder(writer)
+    for i in range(3):
+        recorder.start(i, delivery(f"before-close-{i}"))
+    closer = threading.Thread(target=writer.close)
+    deadline = time.monotonic() + 10
+    while writer._queue.qsize() < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    closer.start()
+    held(4)  # the three deliveries and the stop marker
+    closer.join(30)
+    results = recorder.join()
+    rows = _rows(session)
+    assert {results[i] for i in range(3)} == {rows[f"before-close-{i}"] for i in range(3)}
+    assert writer._thread is not None and not writer._thread.is_alive()
+    assert writer._connection is None
+    with pytest.raises(DeliveryNotRecorded):
+        writer.record(delivery("after-close"))
+    # The app gets a fresh writer for the next request.
+    assert get_writer(app) is not writer
+
+
+def test_disposing_the_engine_stops_the_writer(app, writer) -> None:
+    writer.record(delivery("before-dispose"))
+    thread = writer._thread
+    assert thread is not None and thread.is_alive()
+    db.get_database(app).engine.dispose()
+    assert not thread.is_alive()
+    assert writer._connection is None
+
+
+def test_many_concurrent_requests_are_all_recorded_once(app, session, writer) -> None:
+    sizes: list[int] = []
+    writer.on_batch = sizes.append
+    recorder = Recorder(writer)
+    for i in range(40):
+        recorder.start(i, delivery(f"load-{i % 30}"))  # ten of them repeat an id
+    results = recorder.join()
+    rows = _rows(session)
+    assert len(rows) == 30
+    recorded = [r for r in results.values() if r is not None]
+    assert sorted(recorded) == sorted(rows.values())  # each new row answered exactly once
+    assert _queued_ids(app) == sorted(rows.values())
+    assert sum(sizes) == 40
+    assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 30
