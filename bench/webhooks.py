@@ -54,11 +54,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-from redis import Redis  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psutil
+from cryptography.fernet import Fernet
+from redis import Redis
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 CLIENT_ID = "bench-client-id"
 CLIENT_SECRET = "bench-client-secret-" + "0" * 24
@@ -286,15 +286,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app_spec: str, port: int, env: dict[str, str], workers: int, threads: int,
+def gunicorn(app_spec: str, port: int, env: dict[str, str], workers: int,
              pythonpath: str | None = None) -> Iterator[psutil.Process]:
-    """gunicorn as for production: gthread workers (keep-alive), no access log, bound to loopback."""
+    """gunicorn as in production: the repo's `gunicorn.conf.py`, bound to loopback, no access log."""
     command = [
-        sys.executable, "-m", "gunicorn", app_spec,
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-        "--keep-alive", "5", "--backlog", "2048", "--timeout", "30", "--graceful-timeout", "5",
-        "--log-level", "warning",
+        sys.executable, "-m", "gunicorn", app_spec, "-c", str(ROOT / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
     ]
     if pythonpath:
         command += ["--pythonpath", pythonpath]
@@ -336,11 +333,20 @@ def tree_cpu(parent: psutil.Process) -> float:
     return total
 
 
-def measure(name: str, server: psutil.Process, coro_factory) -> RunResult:  # noqa: ANN001
+def measure(name: str, server: psutil.Process, coro_factory) -> RunResult:
     cpu_before = tree_cpu(server)
     seconds, latencies, statuses = asyncio.run(coro_factory())
     cpu_after = tree_cpu(server)
     return RunResult(name, len(latencies), seconds, latencies, statuses, cpu_after - cpu_before)
+
+
+def _gunicorn_config(env: dict[str, str]) -> dict[str, object]:
+    """The settings gunicorn.conf.py resolves to under `env` (it reads the environment)."""
+    code = ("import runpy, json; c = runpy.run_path('gunicorn.conf.py'); "
+            "print(json.dumps({k: c[k] for k in ('workers', 'threads', 'worker_class', 'preload_app')}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 # --------------------------------------------------------------------------- database
@@ -376,7 +382,7 @@ def prepare(settings_env: dict[str, str]) -> None:
     db.get_database(app).engine.dispose()
 
 
-def _settings(env: dict[str, str]):  # noqa: ANN202
+def _settings(env: dict[str, str]):
     from shopify_app.settings import Settings
 
     return Settings.from_env(env)
@@ -407,6 +413,17 @@ def verify(settings_env: dict[str, str], redis_url: str, expected_ids: set[str])
         if set(queued) != expected_jobs:
             problems.append(f"{len(set(queued))} jobs queued for {len(expected_jobs)} recorded deliveries")
         count = session.scalar(select(func.count()).select_from(WebhookDelivery))
+        # Rows committed by one transaction share its xmin: the group-commit batch sizes, seen
+        # from the database (new rows only; a duplicate in a batch adds no row).
+        per_commit: dict[str, list[int]] = {}
+        for phase, rows_in_commit in session.execute(text(
+                "SELECT split_part(webhook_id, '-', 1), count(*) FROM webhook_deliveries "
+                "GROUP BY 1, xmin::text")).all():
+            per_commit.setdefault(phase, []).append(rows_in_commit)
+        for phase, sizes in sorted(per_commit.items()):
+            sizes.sort()
+            print(f"rows per commit ({phase}): {len(sizes)} commits, mean {statistics.fmean(sizes):.1f}, "
+                  f"p50 {sizes[len(sizes) // 2]}, p90 {sizes[int(len(sizes) * 0.9)]}, max {sizes[-1]}")
         print(f"verified: {count} deliveries recorded, {len(queued)} jobs queued, "
               f"{len(expected_ids)} unique webhook ids offered")
         session.close()
@@ -422,10 +439,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--duplicates", type=float, default=0.10)
     parser.add_argument("--connections", type=int, default=32)
-    # 2 × CPUs processes of 2 threads: processes sidestep the GIL for the Python work, threads
-    # overlap each request's two round trips (PostgreSQL commit, Redis enqueue).
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
-    parser.add_argument("--threads", type=int, default=2)
+    # Default: what gunicorn.conf.py chooses (WEB_CONCURRENCY, GUNICORN_THREADS); these override.
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
@@ -457,6 +473,11 @@ def main() -> int:
             "MEDIA_ROOT": str(Path(tmp) / "media"),
             "LOG_LEVEL": "WARNING",
         }
+        if args.workers:
+            env["WEB_CONCURRENCY"] = str(args.workers)
+        if args.threads:
+            env["GUNICORN_THREADS"] = str(args.threads)
+        config = _gunicorn_config(env)
         prepare(env)
         Path(tmp, "bare_app.py").write_text(BARE_APP)
 
@@ -470,16 +491,17 @@ def main() -> int:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
               "(other processes on the machine share the cores with the server and the generator)")
         print(f"offering {len(offered)} signed products/create deliveries ({len(offered) - unique} duplicates), "
-              f"{args.connections} connections; gunicorn {args.workers} workers × {args.threads} threads "
-              f"(gthread), {os.cpu_count()} CPUs")
+              f"{args.connections} connections; gunicorn.conf.py: {config['workers']} workers × "
+              f"{config['threads']} threads ({config['worker_class']}), preload {config['preload_app']}, "
+              f"{os.cpu_count()} CPUs")
 
         # The bare endpoint first, then the webhook endpoint, each under the same configuration.
         bare_offered = retarget(offered, bare_port)
-        with gunicorn("bare_app:app", bare_port, env, args.workers, args.threads, pythonpath=tmp) as server:
+        with gunicorn("bare_app:app", bare_port, env, config["workers"], pythonpath=tmp) as server:
             asyncio.run(closed_loop(bare_port, retarget(warmup, bare_port), args.connections))
             bare = measure("bare Flask 200", server, lambda: closed_loop(bare_port, bare_offered, args.connections))
 
-        with gunicorn("app:app", studio_port, env, args.workers, args.threads) as server:
+        with gunicorn("app:app", studio_port, env, config["workers"]) as server:
             asyncio.run(closed_loop(studio_port, warmup, args.connections))
             studio = measure("POST /webhooks", server, lambda: closed_loop(studio_port, offered, args.connections))
             time.sleep(1)
