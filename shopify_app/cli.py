@@ -109,10 +109,10 @@ def dev_command(host: str, port: int, worker_count: int) -> None:
     subprocess.run([*flask, "studio", "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
     subprocess.run([*flask, "studio", "seed"], env=env, cwd=PROJECT_ROOT, check=True)
 
+    # The production configuration (gunicorn.conf.py), on a local address with an access log.
     web = [
-        sys.executable, "-m", "gunicorn", "app:app",
-        "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "5",
+        sys.executable, "-m", "gunicorn", "app:app", "-c", str(PROJECT_ROOT / "gunicorn.conf.py"),
+        "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-", "--graceful-timeout", "5",
     ]
     children.append(subprocess.Popen(web, env=env, cwd=PROJECT_ROOT))
     for i in range(worker_count):
