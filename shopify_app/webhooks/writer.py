@@ -39,11 +39,15 @@ import os
 import queue
 import threading
 import weakref
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask
 from rq import Queue
+from rq.job import Job, JobStatus
+from rq.utils import get_call_string, utcformat
+from rq.utils import now as rq_now
 from sqlalchemy import Engine, event
 
 from shopify_app.models import DeliveryOutcome, WebhookDelivery
@@ -59,6 +63,8 @@ MAX_BATCH = 64
 # than this for the writer (it answers 503, and the retry finds the row if it was committed).
 WAIT_SECONDS = 10.0
 _COLUMNS = ("webhook_id", "topic", "shop_domain", "api_version", "triggered_at", "payload", "received_at")
+_INSERTED = ("webhook_id, topic, shop_domain, shop_id, api_version, triggered_at, payload, outcome, "
+             "attempts, received_at")
 
 
 def rq_job_id(delivery_id: int) -> str:
@@ -122,7 +128,6 @@ class DeliveryWriter:
     def __init__(self, engine: Engine, jobs: Queue, *, max_batch: int = MAX_BATCH, timeout: float = WAIT_SECONDS,
                  on_batch: Callable[[int], None] | None = None):
         self.engine = engine
-        self.jobs = jobs
         self.max_batch = max_batch
         self.timeout = timeout
         self.on_batch = on_batch  # observes batch sizes (tests, the benchmark's statistics)
@@ -135,6 +140,7 @@ class DeliveryWriter:
         self._closed = False
         self._statements = _Statements(engine)
         self._connection: Any = None  # the writer thread's own, see _execute
+        self._jobs = _DeliveryJobs(jobs)
 
     # ---------------------------------------------------------------- request side
 
@@ -297,16 +303,51 @@ class DeliveryWriter:
 
     def _enqueue(self, delivery_ids: list[int]) -> None:
         try:
-            with self.jobs.connection.pipeline() as pipe:
-                self.jobs.enqueue_many(
-                    [Queue.prepare_data(PROCESS_DELIVERY, (delivery_id,), job_id=rq_job_id(delivery_id))
-                     for delivery_id in delivery_ids],
-                    pipeline=pipe,
-                )
-                pipe.execute()
+            self._jobs.enqueue(delivery_ids)
         except Exception:  # the row is committed; the reconciler re-enqueues it
             log.exception("could not enqueue %d webhook deliveries %s; the reconciler will retry",
                           len(delivery_ids), delivery_ids[:10])
+
+
+class _DeliveryJobs:
+    """Enqueues `process_delivery(id)` jobs for a batch in ONE Redis transaction: per job the
+    hash RQ itself would write (`Queue.enqueue` → `Job.save`), then one RPUSH of all ids.
+
+    RQ builds a Job object per enqueue (serializer resolution, callbacks, dependency checks,
+    three commands per job), which costs more than the INSERT it follows. Every job here is the
+    same call with a different id, so the hash is RQ's own `Job.to_dict()` of one template job,
+    built once, with the per-job fields (`data`, `description`, timestamps) filled in by RQ's own
+    serializer and helpers. `tests/webhooks/test_writer.py` checks the result against what
+    `Queue.enqueue` writes, so an RQ upgrade that changes the format fails a test, not production.
+    """
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+        template = Job.create(PROCESS_DELIVERY, args=(0,), connection=queue.connection, id="template",
+                              origin=queue.name, status=JobStatus.QUEUED, timeout=queue._default_timeout,
+                              serializer=queue.serializer)
+        template.enqueued_at = rq_now()
+        self._template = template.to_dict()
+        self._serializer = queue.serializer
+
+    def mapping(self, delivery_id: int, timestamp: str) -> dict[str, Any]:
+        args = (delivery_id,)
+        fields = dict(self._template)
+        fields["data"] = zlib.compress(self._serializer.dumps((PROCESS_DELIVERY, None, args, {})))
+        fields["description"] = get_call_string(PROCESS_DELIVERY, args, {}, max_length=75)
+        fields["created_at"] = fields["enqueued_at"] = timestamp
+        return fields
+
+    def enqueue(self, delivery_ids: Sequence[int]) -> None:
+        queue = self.queue
+        timestamp = utcformat(rq_now())
+        job_ids = [rq_job_id(delivery_id) for delivery_id in delivery_ids]
+        with queue.connection.pipeline() as pipe:  # MULTI … EXEC: all or nothing
+            pipe.sadd(queue.redis_queues_keys, queue.key)
+            for delivery_id, job_id in zip(delivery_ids, job_ids, strict=True):
+                pipe.hset(Job.key_for(job_id), mapping=self.mapping(delivery_id, timestamp))
+            pipe.rpush(queue.key, *job_ids)
+            pipe.execute()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -323,7 +364,6 @@ class _Statements:
         self.dialect_name = dialect.name
         if self.dialect_name not in ("postgresql", "sqlite"):
             raise RuntimeError(f"the webhook writer supports PostgreSQL and SQLite, not {self.dialect_name}")
-        self.placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         dbapi = dialect.loaded_dbapi
         self._connection_errors = (dbapi.OperationalError, dbapi.InterfaceError)
         table = WebhookDelivery.__table__
@@ -336,9 +376,35 @@ class _Statements:
         return isinstance(exc, self._connection_errors)
 
     def insert(self, count: int) -> tuple[str, Callable[[Sequence[Delivery]], list[Any]]]:
-        return self._sql(count), self._params
+        if self.dialect_name == "postgresql":
+            return self._postgresql_sql(), self._postgresql_params
+        return self._sqlite_sql(count), self._sqlite_params
 
-    def _params(self, rows: Sequence[Delivery]) -> list[Any]:
+    # PostgreSQL: one statement for every batch size — the batch as seven arrays, unnested into
+    # rows — so it is parsed and planned once per connection (psycopg prepares it on reuse).
+
+    def _postgresql_params(self, rows: Sequence[Delivery]) -> list[Any]:
+        return [DeliveryOutcome.RECEIVED.value, *(list(column) for column in zip(*(
+            (row.webhook_id, row.topic, row.shop_domain, row.api_version, row.triggered_at, row.payload,
+             row.received_at) for row in rows), strict=True))]
+
+    @functools.cache  # noqa: B019 - one instance per engine
+    def _postgresql_sql(self) -> str:
+        return (
+            f"INSERT INTO {self.table} ({_INSERTED}) "
+            "SELECT v.webhook_id, v.topic, v.shop_domain, "
+            "(SELECT s.id FROM shops AS s WHERE s.domain = v.shop_domain), "
+            "v.api_version, v.triggered_at, CAST(v.payload AS JSON), %s, 0, v.received_at "
+            "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
+            "%b::timestamptz[]) AS v (webhook_id, topic, shop_domain, api_version, triggered_at, "
+            "payload, received_at) "
+            "ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id"
+        )
+
+    # SQLite (development and tests): a multi-row VALUES list; SQLite names its columns
+    # column1, column2, …
+
+    def _sqlite_params(self, rows: Sequence[Delivery]) -> list[Any]:
         params: list[Any] = [DeliveryOutcome.RECEIVED.value]
         convert = self._received_at
         for row in rows:
@@ -347,30 +413,18 @@ class _Statements:
         return params
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one instance per engine, bounded
-    def _sql(self, count: int) -> str:
-        p = self.placeholder
-        values = ", ".join(["(" + ", ".join([p] * len(_COLUMNS)) + ")"] * count)
-        if self.dialect_name == "postgresql":
-            names = {c: f"v.{c}" for c in _COLUMNS}
-            source = f"(VALUES {values}) AS v ({', '.join(_COLUMNS)})"
-            payload = "CAST(v.payload AS JSON)"
-            received_at = "CAST(v.received_at AS TIMESTAMP WITH TIME ZONE)"
-            where = ""
-        else:  # SQLite names a VALUES list's columns column1, column2, …
-            names = {c: f"column{i}" for i, c in enumerate(_COLUMNS, start=1)}
-            source = f"(VALUES {values})"
-            payload = names["payload"]
-            received_at = names["received_at"]
-            where = " WHERE true"  # SQLite needs it to parse ON CONFLICT after INSERT … SELECT
+    def _sqlite_sql(self, count: int) -> str:
+        values = ", ".join(["(" + ", ".join(["?"] * len(_COLUMNS)) + ")"] * count)
+        c = {name: f"column{i}" for i, name in enumerate(_COLUMNS, start=1)}
         # The outcome is the statement's first parameter; the shop's id is looked up in the same
-        # statement (no extra round trip), NULL when the shop is unknown.
+        # statement (no extra round trip), NULL when the shop is unknown. `WHERE true` lets
+        # SQLite parse ON CONFLICT after INSERT … SELECT.
         return (
-            f"INSERT INTO {self.table} (webhook_id, topic, shop_domain, shop_id, api_version, "
-            "triggered_at, payload, outcome, attempts, received_at) "
-            f"SELECT {names['webhook_id']}, {names['topic']}, {names['shop_domain']}, "
-            f"(SELECT s.id FROM shops AS s WHERE s.domain = {names['shop_domain']}), "
-            f"{names['api_version']}, {names['triggered_at']}, {payload}, {p}, 0, {received_at} "
-            f"FROM {source}{where} "
+            f"INSERT INTO {self.table} ({_INSERTED}) "
+            f"SELECT {c['webhook_id']}, {c['topic']}, {c['shop_domain']}, "
+            f"(SELECT s.id FROM shops AS s WHERE s.domain = {c['shop_domain']}), "
+            f"{c['api_version']}, {c['triggered_at']}, {c['payload']}, ?, 0, {c['received_at']} "
+            f"FROM (VALUES {values}) WHERE true "
             "ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id"
         )
 

@@ -16,10 +16,13 @@ from sqlalchemy import func, select
 
 from shopify_app import db
 from shopify_app.models import WebhookDelivery, utcnow
+from shopify_app.queues import get_broker
 from shopify_app.webhooks.writer import (
+    PROCESS_DELIVERY,
     Delivery,
     DeliveryNotRecorded,
     DeliveryWriter,
+    _DeliveryJobs,
     get_writer,
     rq_job_id,
 )
@@ -208,7 +211,7 @@ def test_http_answers_503_when_the_delivery_is_not_recorded(app, client, session
 
 def test_a_lost_enqueue_still_answers_200_with_the_row_committed(app, session, writer) -> None:
     # Redis unreachable: the row is the truth; the reconciler re-enqueues `received` rows.
-    writer.jobs = Queue("webhooks", connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5))
+    writer._jobs.queue = Queue("webhooks", connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5))
     delivery_id = writer.record(delivery("no-redis"))
     assert _rows(session) == {"no-redis": delivery_id}
     assert queued_webhook_jobs(app) == []
@@ -275,3 +278,27 @@ def test_many_concurrent_requests_are_all_recorded_once(app, session, writer) ->
     assert _queued_ids(app) == sorted(rows.values())
     assert sum(sizes) == 40
     assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 30
+
+
+def test_batch_jobs_are_exactly_what_rq_enqueue_writes(app) -> None:
+    """The writer's one-transaction enqueue writes the hash and queue entry `Queue.enqueue`
+    would: an RQ upgrade that changes them fails here."""
+    queue = get_broker(app).queue("webhooks")
+    redis = queue.connection
+    queue.enqueue(PROCESS_DELIVERY, 7, job_id=rq_job_id(7))
+    by_rq = redis.hgetall(f"rq:job:{rq_job_id(7)}")
+    listed_by_rq = redis.lrange(queue.key, 0, -1)
+    redis.flushdb()
+
+    _DeliveryJobs(queue).enqueue([7])
+    ours = redis.hgetall(f"rq:job:{rq_job_id(7)}")
+    assert redis.lrange(queue.key, 0, -1) == listed_by_rq == [rq_job_id(7).encode()]
+    assert queue.key.encode() in redis.smembers(queue.redis_queues_keys)
+    timestamps = {b"created_at", b"enqueued_at"}
+    assert {k: v for k, v in ours.items() if k not in timestamps} == \
+        {k: v for k, v in by_rq.items() if k not in timestamps}
+    assert set(ours) == set(by_rq)
+    job = queue.fetch_job(rq_job_id(7))
+    assert (job.func_name, job.args, job.kwargs, job.origin, job.get_status()) == \
+        (PROCESS_DELIVERY, (7,), {}, "webhooks", "queued")
+    assert job.enqueued_at is not None and job.created_at is not None
