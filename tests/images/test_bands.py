@@ -157,3 +157,15 @@ def test_concurrent_calls_give_the_same_bytes_as_calls_made_alone() -> None:
     for one, other in zip(alone, together, strict=True):
         assert (one.full.sha256, one.review.sha256) == (other.full.sha256, other.review.sha256)
     assert len({result.full.sha256 for result in together}) == len(inputs)
+
+
+def test_quality_stays_within_a_decibel_of_lanczos() -> None:
+    # The pipeline trades exactness for speed (HAMMING for the 1.2× shrink, reduce() for the
+    # review copy); on a photo it must stay close to what LANCZOS + the same JPEG encode gives.
+    data = encode(photo_like((5400, 3600)), "JPEG", quality=92)
+    result = normalize_image(data)
+    source = decoded(data)
+    for output, allowance in ((result.full, 1.0), (result.review, 1.25)):
+        reference = source.resize((output.width, output.height), Resampling.LANCZOS)
+        lanczos_and_jpeg = psnr(decoded(encode(reference, "JPEG", quality=90)), reference)
+        assert psnr(decoded(output.data), reference) >= lanczos_and_jpeg - allowance
