@@ -4,8 +4,9 @@ Each `POST /webhooks` request hands its verified delivery to the process's `Deli
 waits. The writer thread takes whatever deliveries are waiting (up to `max_batch`; it never
 waits for more to arrive, so a lone delivery is written at once) and, for the whole batch:
 
-1. runs ONE `INSERT … ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id` and ONE
-   commit (full durability: nothing here changes `synchronous_commit`);
+1. runs ONE `INSERT … ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id` as its own
+   transaction (autocommit: the commit happens in the same round trip; full durability —
+   nothing here changes `synchronous_commit`);
 2. sends ONE Redis pipeline enqueueing `process_delivery` for the rows that were new;
 3. wakes every waiting request: the new row's id, or "duplicate" when the webhook id was
    already recorded (by an earlier delivery, another process, or an earlier copy in this batch).
@@ -271,15 +272,17 @@ class DeliveryWriter:
         # out per batch would cost a pre-ping round trip per batch.
         connection = self._connection
         if connection is None:
-            connection = self._connection = self.engine.raw_connection()
+            connection = self._connection = self._connect()
         try:
             cursor = connection.cursor()
             try:
+                # Autocommit: the statement is its own transaction, committed (durably, with
+                # the server's synchronous_commit) before its result comes back — the INSERT and
+                # its COMMIT in one round trip.
                 cursor.execute(sql, params)
                 returned = cursor.fetchall()
             finally:
                 cursor.close()
-            connection.commit()
         except BaseException as exc:
             broken = self._statements.is_connection_error(exc)
             if not broken:
@@ -291,6 +294,16 @@ class DeliveryWriter:
                 self._drop_connection()
             raise
         return {webhook_id: delivery_id for delivery_id, webhook_id in returned}
+
+    def _connect(self) -> Any:
+        connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        # Never returned to the pool in this mode: `_drop_connection` closes it.
+        if self._statements.dialect_name == "postgresql":
+            driver.autocommit = True
+        else:
+            driver.isolation_level = None  # sqlite3's autocommit
+        return connection
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
