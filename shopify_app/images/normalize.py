@@ -76,6 +76,9 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
+# Modes `_working_mode` leaves as decoded (RGBA too, unless its alpha turns out unused).
+_KEPT_MODES = ("RGB", "L", "CMYK")
+
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -155,22 +158,29 @@ def normalize_image(
         banded = (
             workers > 1
             and image.width * image.height >= PARALLEL_MIN_PIXELS
-            and image.mode in ("RGB", "L")  # other modes change in _working_mode
             and image.size != full_size
             and full_size[1] >= BAND_MIN_ROWS
         )
-        if banded:
+        review_k = _reduce_factor(full_size, review_size, REVIEW_REDUCING_GAP)
+        early_targets: Future[_Targets] | None = None
+        if banded and image.mode in _KEPT_MODES:
             # The outputs are allocated (and their pages faulted in) on an idle worker while
             # the decoder runs, instead of after it.
-            review_k = _reduce_factor(full_size, review_size, REVIEW_REDUCING_GAP)
-            targets = pool.submit(_Targets.allocate, image.mode, full_size, review_k)
+            early_targets = pool.submit(_Targets.allocate, image.mode, full_size, review_k)
+        decoded_mode = image.mode
         decode(image)
         image = _working_mode(image)
         orientation = _orientation(image)
         transform = _srgb_transform(image)
 
         if banded:
-            full, review_base = _shrink_in_bands(image, full_size, pool, workers, targets.result())
+            if early_targets is not None and image.mode == decoded_mode:
+                targets = early_targets.result()
+            else:  # a mode _working_mode changed (palette, alpha, 16-bit): allocate now
+                targets = _Targets.allocate(image.mode, full_size, review_k)
+            del early_targets
+            full, review_base = _shrink_in_bands(image, full_size, pool, workers, targets)
+            del targets
         else:
             full = _shrink(image, full_size, FULL_REDUCING_GAP)
             review_base = full

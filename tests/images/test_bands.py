@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
+from shopify_app.images import normalize as normalize_module
 from shopify_app.images.normalize import band_cuts, normalize_image, resize_in_bands
 from tests.images.conftest import encode
 
@@ -169,3 +170,31 @@ def test_quality_stays_within_a_decibel_of_lanczos() -> None:
         reference = source.resize((output.width, output.height), Resampling.LANCZOS)
         lanczos_and_jpeg = psnr(decoded(encode(reference, "JPEG", quality=90)), reference)
         assert psnr(decoded(output.data), reference) >= lanczos_and_jpeg - allowance
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "CMYK", "L"])
+def test_other_modes_are_banded_like_rgb(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 4600×1000: enough pixels to go parallel and wider than Shopify's 4472 px, so it resizes.
+    image = photo_like((4600, 1000), grain=0)
+    if mode == "RGBA":
+        image.putalpha(Image.linear_gradient("L").rotate(90).resize(image.size))  # alpha in use
+        data = encode(image, "PNG", compress_level=1)
+    else:
+        data = encode(image.convert(mode), "JPEG", quality=92)
+    serial = normalize_image(data, workers=1)
+    calls: list[str] = []
+
+    def spy(image: Image.Image, *args: object, **kwargs: object) -> object:
+        calls.append(image.mode)
+        return resize_in_bands(image, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(normalize_module, "resize_in_bands", spy)
+    banded = normalize_image(data, workers=2)
+    assert calls == [mode]
+    assert (banded.full.width, banded.full.height) == (serial.full.width, serial.full.height) == (4472, 972)
+    assert banded.full.format == serial.full.format == ("PNG" if mode == "RGBA" else "JPEG")
+    a, b = decoded(serial.full.data), decoded(banded.full.data)
+    assert a.mode == b.mode
+    assert psnr(a.convert("RGB"), b.convert("RGB")) >= 40
+    if mode == "RGBA":
+        assert ImageChops.difference(a.getchannel("A"), b.getchannel("A")).getextrema()[1] <= 2
