@@ -23,7 +23,10 @@ def start(job_id: str) -> None:
     session = db.session()
     job = claim(session, job_id, current_rq_job_id())
     if job is not None:
-        engine.start(session, job)
+        # One UPDATE of the job row at the end instead of one per query the step makes (the
+        # engine, the runner and image intake flush explicitly where a query needs their rows).
+        with session.no_autoflush:
+            engine.start(session, job)
 
 
 @studio_job
@@ -31,7 +34,8 @@ def poll(job_id: str) -> None:
     session = db.session()
     job = claim(session, job_id, current_rq_job_id())
     if job is not None:
-        engine.poll(session, job)
+        with session.no_autoflush:
+            engine.poll(session, job)
 
 
 @studio_job

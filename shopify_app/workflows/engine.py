@@ -381,7 +381,11 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
         assert shop is not None
         from shopify_app.shopify import media
 
-        pushes = media.publish_assets(session, shop, job, offered, then=PUBLISHED_STEP)
+        # A shoot's product is finished by the publishing step itself (SUCCESS when an image is
+        # READY; the shoot counts READY images when it settles). A try-on of its own comes back
+        # to `published` for its partial refund.
+        then = None if job.parent_job_id else PUBLISHED_STEP
+        pushes = media.publish_assets(session, shop, job, offered, then=then)
         if pushes:
             job.stage = "publishing"
             job.progress = 85
@@ -528,11 +532,12 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
         schedule_step(session, job, WATCH_STEP, QUEUE, delay=dt.timedelta(seconds=interval))
         return
     products = dict(outputs.get("products") or {})
+    by_child = settlement.children_delivered(session, job)
     delivered = 0
     in_review = False
     errors: list[str] = []
     for row in rows:
-        units = settlement.child_delivered(row.status, row.stage, row.outputs)
+        units = by_child.get(row.id, 0)
         delivered += units
         in_review = in_review or row.stage == "review"
         entry = {"job_id": row.id, "status": str(JobStatus(row.status).value), "delivered": units}

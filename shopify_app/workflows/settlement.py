@@ -9,7 +9,7 @@ is computed once, when the job ends, from what it delivered:
 - a try-on delivers the images that passed evaluation (held-back images are not delivered);
 - a catalog shoot delivers the sum over its child try-on jobs (children are never charged:
   the parent holds the one charge, so the parent holds the one refund); in direct mode a
-  child's images count once they are READY on the product;
+  child's images count once they are READY on the product (`children_delivered`);
 - a failed job delivers what it delivered before failing (usually nothing: a full refund).
 
 `steps.fail_job` asks `refund_due` on every failure path (provider failure, timeout,
@@ -22,14 +22,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopify_app.models import (
+    Asset,
+    AssetKind,
     CatalogModel,
     CatalogModelStatus,
     GenerationJob,
     JobStatus,
+    PushState,
     Workflow,
 )
 
@@ -45,20 +48,42 @@ def paid_units(job: GenerationJob) -> int:
 
 def delivered_units(session: Session, job: GenerationJob) -> int:
     if job.workflow == Workflow.CATALOG_SHOOT:
-        return sum(child_delivered(status, stage, outputs) for status, stage, outputs in session.execute(
-            select(GenerationJob.status, GenerationJob.stage, GenerationJob.outputs)
-            .where(GenerationJob.parent_job_id == job.id, GenerationJob.shop_id == job.shop_id,
-                   GenerationJob.workflow == Workflow.TRY_ON.value)
-        ))
+        return sum(children_delivered(session, job).values())
     return int((job.outputs or {}).get("delivered") or 0)
 
 
-def child_delivered(status: Any, stage: str, outputs: dict[str, Any] | None) -> int:
-    """A child try-on's delivered images; one still publishing counts what it is publishing,
-    because that publish runs to the end even when the shoot is cancelled (never half-done)."""
+def children_delivered(session: Session, parent: GenerationJob) -> dict[str, int]:
+    """Images delivered by each product (child try-on job) of a catalog shoot.
+
+    A child in review mode records what it offered (`outputs["delivered"]`); a child that
+    published directly is finished by the publishing step, and delivered the images that are
+    READY on its product. A child still publishing counts what it is publishing, because that
+    publish runs to the end even when the shoot is cancelled (never half-done)."""
+    children = (
+        select(GenerationJob.id)
+        .where(GenerationJob.parent_job_id == parent.id, GenerationJob.shop_id == parent.shop_id,
+               GenerationJob.workflow == Workflow.TRY_ON.value)
+    )
+    ready: dict[str, int] = {
+        job_id: int(count) for job_id, count in session.execute(
+            select(Asset.job_id, func.count()).where(Asset.job_id.in_(children), Asset.kind == AssetKind.TRY_ON,
+                                                     Asset.push_state == PushState.READY)
+            .group_by(Asset.job_id)
+        )
+    }
+    delivered = {}
+    for child_id, status, stage, outputs in session.execute(
+        select(GenerationJob.id, GenerationJob.status, GenerationJob.stage, GenerationJob.outputs)
+        .where(GenerationJob.id.in_(children))
+    ):
+        delivered[child_id] = child_delivered(status, stage, outputs, ready.get(child_id, 0))
+    return delivered
+
+
+def child_delivered(status: Any, stage: str, outputs: dict[str, Any] | None, ready: int = 0) -> int:
     outputs = outputs or {}
     if JobStatus(status) is JobStatus.SUCCESS:
-        return int(outputs.get("delivered") or 0)
+        return int(outputs["delivered"]) if "delivered" in outputs else ready
     if JobStatus(status) is JobStatus.IN_PROGRESS and stage == "publishing":
         return len(outputs.get("offered") or ())
     return 0
