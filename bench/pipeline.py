@@ -1,0 +1,462 @@
+"""Catalog-shoot pipeline benchmark: N products shot on the `local` provider (null-latency mode)
+through to READY media on the dev shop, with 1 and then 2 real worker processes, in one run.
+
+    .venv/bin/python bench/pipeline.py [--products 500] [--images 1]
+        [--redis-url redis://127.0.0.1:6379/14] [--pg-admin-url postgresql://postgres@127.0.0.1/postgres]
+
+What it does, all on loopback:
+
+1. Creates a scratch PostgreSQL database (dropped at the end) and its tables, flushes the given
+   Redis database (use a scratch one), and seeds the dev shop with 2 × N extra products (each a
+   copy of a catalog product with its photo), an installed shop with credits, a null-latency
+   `local` generation model, and a catalog model made by the model-generator workflow.
+2. For 1 and then 2 workers: starts that many worker processes (`bench/pipeline.py --worker`:
+   the app's own `run_worker` with RQ's scheduler, the generation/media/webhooks queues, RQ's
+   non-forking SimpleWorker), creates one direct-publish catalog shoot over N fresh products,
+   and waits until every product's job has ended (its media READY on the dev shop, or failed).
+3. Each worker process is instrumented and reports, when stopped:
+   - time inside each RQ job (RQ's own bookkeeping around it included),
+   - time in the provider (the local renderer's submit/poll/fetch, its PNG/JPEG encoding included),
+   - time in image encoding (image intake's `normalize_image`, the publish step's `_image_bytes`),
+   - time in automatic evaluation, and time inside the dev shop (the in-process stand-in for
+     Shopify: its GraphQL, staged uploads and product photos),
+   - Admin GraphQL operations by name, database round trips (SQLAlchemy `before_cursor_execute`,
+     plus COMMIT/ROLLBACK), and Redis round trips (every `send_packed_command`: one per command,
+     one per pipeline).
+4. Prints products/s, overhead per product (job time not spent in the provider, image encoding,
+   evaluation or the dev shop), Admin calls per product (status polls apart), and database and
+   Redis round trips per product; then checks that every product has its images READY exactly
+   once and that no credit was refunded.
+
+Targets (issue 5): ≤ 3 Admin GraphQL calls per product for up to 4 images (status polls apart),
+overhead ≤ 30 ms per product, 2 workers ≥ 1.7× the throughput of 1. Reported, not enforced (the
+machine decides); exits non-zero when a correctness check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+CLIENT_ID = "bench-client-id"
+CLIENT_SECRET = "bench-client-secret-" + "0" * 24
+WORKER_QUEUES = ("webhooks", "generation", "media")
+OPERATION = re.compile(r"^\s*(query|mutation)\s+(\w+)", re.MULTILINE)
+
+
+# =========================================================================== worker side
+
+
+class Meter:
+    """Counters and timers of one worker process, written as JSON when the worker stops."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()
+        self.depth = 0  # only the outermost timed region counts (no double counting)
+
+    def timed(self, category: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        meter = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if meter.depth:
+                return func(*args, **kwargs)
+            meter.depth += 1
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                meter.seconds[category] += time.perf_counter() - start
+                meter.depth -= 1
+
+        wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+        return wrapper
+
+
+def instrument(meter: Meter) -> None:
+    import redis.connection
+    from rq import SimpleWorker
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from shopify_app.images import normalize
+    from shopify_app.providers import local
+    from shopify_app.shopify import admin, media, transport
+    from shopify_app.workflows import evaluation
+
+    # Whole jobs, RQ's bookkeeping included (status, registries, result).
+    original_execute = SimpleWorker.execute_job
+
+    def execute_job(self: Any, job: Any, queue: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original_execute(self, job, queue)
+        finally:
+            meter.seconds["jobs"] += time.perf_counter() - start
+            meter.counts["jobs"] += 1
+
+    SimpleWorker.execute_job = execute_job  # type: ignore[method-assign]
+
+    for name in ("submit_try_on", "submit_model_generation", "poll", "fetch_outputs"):
+        setattr(local.LocalProvider, name, meter.timed("provider", getattr(local.LocalProvider, name)))
+    normalize.normalize_image = meter.timed("encoding", normalize.normalize_image)
+    media._image_bytes = meter.timed("encoding", media._image_bytes)
+    evaluation.evaluate = meter.timed("eval", evaluation.evaluate)
+    transport.WSGIAdapter.send = meter.timed("devshop", transport.WSGIAdapter.send)  # type: ignore[method-assign]
+    from shopify_app.devshop.store import DevShopStore
+
+    DevShopStore.media_bytes = meter.timed("devshop", DevShopStore.media_bytes)  # type: ignore[method-assign]
+
+    def count_operation(kind: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            match = OPERATION.search(query)
+            meter.counts[f"admin:{match.group(2) if match else kind}"] += 1
+            return func(self, query, *args, **kwargs)
+
+        return wrapper
+
+    original_wait = admin.AdminClient._wait
+
+    def wait(self: Any, seconds: float, waited: float, reason: str) -> float:
+        meter.counts[f"wait:{reason}"] += 1
+        meter.seconds["admin_waits"] += seconds
+        return original_wait(self, seconds, waited, reason)
+
+    admin.AdminClient._wait = wait  # type: ignore[method-assign]
+    admin.AdminClient.query = count_operation("query", admin.AdminClient.query)  # type: ignore[method-assign]
+    admin.AdminClient.mutate = count_operation("mutation", admin.AdminClient.mutate)  # type: ignore[method-assign]
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _statement(*_args: Any) -> None:
+        meter.counts["db_statements"] += 1
+
+    @event.listens_for(Engine, "commit")
+    def _commit(*_args: Any) -> None:
+        meter.counts["db_commits"] += 1
+
+    @event.listens_for(Engine, "rollback")
+    def _rollback(*_args: Any) -> None:
+        meter.counts["db_rollbacks"] += 1
+
+    original_send = redis.connection.AbstractConnection.send_packed_command
+
+    def send_packed_command(self: Any, command: Any, check_health: bool = True) -> Any:
+        meter.counts["redis_round_trips"] += 1
+        return original_send(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+
+
+def worker_main(stats_path: Path) -> None:
+    from rq import SimpleWorker
+
+    from jobs.runtime import run_worker
+    from shopify_app import create_app
+
+    meter = Meter()
+    instrument(meter)
+    app = create_app()
+    started = time.perf_counter()
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+    try:
+        run_worker(app, WORKER_QUEUES, worker_class=SimpleWorker)
+    finally:
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(str(stats_path) + ".prof")
+        stats_path.write_text(json.dumps({
+            "seconds": dict(meter.seconds), "counts": dict(meter.counts),
+            "alive_seconds": time.perf_counter() - started,
+        }))
+
+
+# =========================================================================== driver side
+
+
+def environ(db_url: str, redis_url: str, instance: Path) -> dict[str, str]:
+    return {
+        "STUDIO_ENV": "development",
+        "STUDIO_INSTANCE_PATH": str(instance),
+        "SHOPIFY_API_KEY": CLIENT_ID,
+        "SHOPIFY_API_SECRET": CLIENT_SECRET,
+        "STUDIO_DEV_SHOP": "1",
+        "APP_URL": "https://studio.bench",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SECRET_KEY": "bench-secret-key-" + "0" * 32,
+        "MEDIA_ROOT": str(instance / "media"),
+        "LOG_JSON": "1",
+        "LOG_LEVEL": "WARNING",
+        "WORKER_HEARTBEAT_SECONDS": "10",
+    }
+
+
+def seed(app: Any, products: int) -> tuple[str, list[str]]:
+    """The installed dev shop, a null-latency local model, a ready catalog model, and products."""
+    from shopify_app import credits, db
+    from shopify_app.devshop import control
+    from shopify_app.devshop.catalog import CATALOG
+    from shopify_app.models import CatalogModel, GenerationModel, LedgerKind, Shop, utcnow
+    from shopify_app.workflows import service
+
+    settings = app.config["STUDIO_SETTINGS"]
+    session = db.session()
+    grant = control.mint_token(settings)
+    import datetime as dt
+
+    shop = Shop(domain=settings.dev_shop_domain, access_token=grant["access_token"],
+                access_token_expires_at=utcnow() + dt.timedelta(seconds=grant["expires_in"]),
+                refresh_token=grant["refresh_token"],
+                refresh_token_expires_at=utcnow() + dt.timedelta(seconds=grant["refresh_token_expires_in"]),
+                scopes=grant["scope"])
+    session.add(shop)
+    session.flush()
+    credits.grant(session, shop.id, 10 * products + 100, "bench credits", LedgerKind.GRANT)
+    session.add(GenerationModel(name="Preview renderer (null latency)", provider="local",
+                                provider_config={"null_latency": True},
+                                provider_capabilities=["model_generation", "try_on"],
+                                tool_types=["BASE_GENERATION", "TRY_ON"], recommended=True))
+    session.commit()
+    job = service.create_job(session, shop, "model-generator", {
+        "gender": "FEMALE", "ethnicity": "Mediterranean", "body_type": "athletic", "age_range": "25-34",
+        "display_name": "", "eval_enabled": True})
+    session.commit()
+    run_inline(app)
+    session.expire_all()
+    model = session.get(CatalogModel, job.catalog_model_id)
+    assert model is not None and model.status == "ready", "the catalog model did not become ready"
+    gids = [control.create_product(CATALOG[i % len(CATALOG)].handle, settings=settings) for i in range(products)]
+    return model.id, gids
+
+
+def run_inline(app: Any) -> None:
+    from rq import SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs.runtime import bind_app
+    from shopify_app.queues import QUEUE_NAMES, get_broker
+
+    bind_app(app)
+    broker = get_broker(app)
+    queues = [broker.queue(q) for q in QUEUE_NAMES if q != "maintenance"]
+    for _ in range(50):
+        for queue in queues:
+            registry = ScheduledJobRegistry(queue=queue)
+            for job_id in registry.get_job_ids():
+                job = queue.fetch_job(job_id)
+                registry.remove(job_id)
+                if job is not None:
+                    queue.enqueue_job(job)
+        if not any(q.count for q in queues):
+            return
+        SimpleWorker(queues, connection=broker.redis).work(burst=True, with_scheduler=False,
+                                                           logging_level="WARNING")
+
+
+def run_shoot(app: Any, env: dict[str, str], model_id: str, products: list[str], images: int, workers: int,
+              tmp: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from shopify_app import db
+    from shopify_app.models import GenerationJob, JobStatus, Shop
+    from shopify_app.shopify import admin
+    from shopify_app.queues import get_broker
+    from shopify_app.workflows import service
+
+    session = db.session()
+    shop = session.scalar(select(Shop))
+    redis = get_broker(app).redis
+    calls_before = admin.call_count(redis, shop.domain)
+    stats_files = [tmp / f"worker-{workers}-{i}.json" for i in range(workers)]
+    processes = []
+    for i, stats in enumerate(stats_files):
+        log = (tmp / f"worker-{workers}-{i}.log").open("wb")
+        processes.append(subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", "--stats", str(stats)],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        log.close()
+    time.sleep(3.0)  # let the workers import and connect before the clock starts
+
+    started = time.perf_counter()
+    job = service.create_job(session, shop, "catalog-shoot", {
+        "catalog_model_id": model_id, "product_ids": products, "num_images": images, "publish": "direct",
+        "eval_enabled": True})
+    session.commit()
+    job_id = job.id
+    terminal = [JobStatus.SUCCESS, JobStatus.FAILURE]
+    ended_at = None
+    while True:
+        time.sleep(0.1)
+        session.expire_all()
+        children = session.scalar(select(func.count()).select_from(GenerationJob)
+                                  .where(GenerationJob.parent_job_id == job_id))
+        open_children = session.scalar(select(func.count()).select_from(GenerationJob).where(
+            GenerationJob.parent_job_id == job_id, GenerationJob.status.not_in(terminal)))
+        parent = session.get(GenerationJob, job_id)
+        session.rollback()
+        if ended_at is None and children and not open_children:
+            ended_at = time.perf_counter()
+        if parent.status in terminal:
+            ended_at = ended_at or time.perf_counter()
+            break
+        if time.perf_counter() - started > 3600:
+            raise SystemExit("the shoot did not finish within an hour")
+    elapsed = ended_at - started
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    stats = [json.loads(f.read_text()) for f in stats_files if f.exists()]
+    if len(stats) != workers:
+        raise SystemExit("a worker did not report its counters; see " + str(tmp))
+    return {"job_id": job_id, "elapsed": elapsed, "workers": stats,
+            "http_calls": admin.call_count(redis, shop.domain) - calls_before}
+
+
+def check(app: Any, result: dict[str, Any], products: list[str], images: int) -> list[str]:
+    from sqlalchemy import select
+
+    from shopify_app import db
+    from shopify_app.devshop import control
+    from shopify_app.models import GenerationJob
+
+    problems = []
+    session = db.session()
+    parent = session.get(GenerationJob, result["job_id"])
+    if parent.status != "SUCCESS":
+        problems.append(f"the shoot ended {parent.status}: {parent.error_message}")
+    if parent.credits_refunded:
+        problems.append(f"{parent.credits_refunded} credits were refunded (some product failed)")
+    failed = session.scalars(select(GenerationJob).where(GenerationJob.parent_job_id == parent.id,
+                                                         GenerationJob.status != "SUCCESS")).all()
+    for child in failed[:5]:
+        problems.append(f"product {child.shopify_product_id}: {child.status} {child.error_message}")
+    settings = app.config["STUDIO_SETTINGS"]
+    for gid in products:
+        ours = [m for m in control.product_media(gid, settings) if m["by_app"]]
+        if len(ours) != images or any(m["status"] != "READY" for m in ours):
+            problems.append(f"{gid}: {[m['status'] for m in ours]} instead of {images} READY")
+            break
+    return problems
+
+
+def report(label: str, result: dict[str, Any], products: int) -> dict[str, float]:
+    seconds: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for worker in result["workers"]:
+        seconds.update(worker["seconds"])
+        counts.update(worker["counts"])
+    throughput = products / result["elapsed"]
+    excluded = seconds["provider"] + seconds["encoding"] + seconds["eval"] + seconds["devshop"]
+    overhead_ms = 1000 * (seconds["jobs"] - excluded) / products
+    admin_ops = {k[6:]: v for k, v in counts.items() if k.startswith("admin:")}
+    polls = admin_ops.get("MediaStatus", 0)
+    non_poll = sum(admin_ops.values()) - polls
+    db_trips = counts["db_statements"] + counts["db_commits"] + counts["db_rollbacks"]
+    print(f"\n{label}: {products} products in {result['elapsed']:.1f} s = {throughput:.2f} products/s")
+    print(f"  time in jobs per product       {1000 * seconds['jobs'] / products:8.1f} ms "
+          f"({counts['jobs']} RQ jobs, {counts['jobs'] / products:.1f} per product)")
+    for name in ("provider", "encoding", "eval", "devshop"):
+        print(f"    {name:<28} {1000 * seconds[name] / products:8.1f} ms")
+    print(f"  overhead per product           {overhead_ms:8.1f} ms   (target ≤ 30)")
+    print(f"  Admin GraphQL calls / product  {non_poll / products:8.2f}      (target ≤ 3; status polls apart: "
+          f"{polls / products:.2f}; HTTP requests incl. retries {result['http_calls'] / products:.2f})")
+    print("    by operation: " + ", ".join(f"{k} {v}" for k, v in sorted(admin_ops.items())))
+    print(f"  database round trips / product {db_trips / products:8.1f}      "
+          f"({counts['db_statements'] / products:.1f} statements, "
+          f"{(counts['db_commits'] + counts['db_rollbacks']) / products:.1f} commits/rollbacks)")
+    print(f"  Redis round trips / product    {counts['redis_round_trips'] / products:8.1f}      "
+          "(RQ's dequeue, heartbeats and registries included)")
+    return {"throughput": throughput, "overhead_ms": overhead_ms, "admin": non_poll / products}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=500)
+    parser.add_argument("--images", type=int, default=1, choices=(1, 2, 3, 4))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1/postgres")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args.stats)
+        return
+
+    admin_url = make_url(args.pg_admin_url)
+    db_name = f"bench_pipeline_{os.getpid()}"
+    admin_engine = create_engine(admin_url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    db_url = admin_url.set(drivername="postgresql+psycopg", database=db_name).render_as_string(hide_password=False)
+    problems: list[str] = []
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+        try:
+            env = environ(db_url, args.redis_url, tmp / "instance")
+            os.environ.update(env)
+            from shopify_app import create_app, db
+            from shopify_app.models import Base
+            from shopify_app.queues import get_broker
+
+            app = create_app()
+            with app.app_context():
+                Base.metadata.create_all(db.get_database(app).engine)
+                get_broker(app).redis.flushdb()
+                print(f"seeding {2 * args.products} products in the dev shop and a catalog model…")
+                model_id, gids = seed(app, 2 * args.products)
+                results = {}
+                for workers, batch in ((1, gids[:args.products]), (2, gids[args.products:])):
+                    print(f"shooting {args.products} products × {args.images} image(s) with {workers} worker(s)…")
+                    result = run_shoot(app, env, model_id, batch, args.images, workers, tmp)
+                    problems += check(app, result, batch, args.images)
+                    results[workers] = report(f"{workers} worker(s)", result, args.products)
+                speedup = results[2]["throughput"] / results[1]["throughput"]
+                print(f"\n2 workers / 1 worker throughput: {speedup:.2f}×   (target ≥ 1.7×; "
+                      f"{os.cpu_count()} CPU cores on this machine, shared with PostgreSQL, Redis and the dev shop)")
+                db.session.remove()
+                db.get_database(app).engine.dispose()
+        finally:
+            if not os.environ.get("BENCH_KEEP"):  # BENCH_KEEP=1 keeps worker logs and counters
+                shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin_engine.dispose()
+    if problems:
+        print("\nCHECKS FAILED:\n  " + "\n  ".join(problems))
+        raise SystemExit(1)
+    print("\nchecks: every product has its images READY exactly once; no credit refunded")
+
+
+if __name__ == "__main__":
+    main()
