@@ -206,6 +206,7 @@ class RunResult:
     latencies_ms: list[float]
     statuses: dict[int, int]
     server_cpu_seconds: float
+    server_system_seconds: float  # the kernel's share (sockets, thread switches)
 
     @property
     def throughput(self) -> float:
@@ -218,7 +219,8 @@ class RunResult:
     def line(self) -> str:
         return (f"{self.name:<22} {self.requests:>6} req in {self.seconds:6.2f} s  "
                 f"{self.throughput:8.0f} req/s   p50 {self.pct(50):6.2f} ms   p99 {self.pct(99):7.2f} ms   "
-                f"server CPU {1000 * self.server_cpu_seconds / self.requests:5.3f} ms/req   "
+                f"server CPU {1000 * self.server_cpu_seconds / self.requests:5.3f} ms/req "
+                f"(system {1000 * self.server_system_seconds / self.requests:5.3f})   "
                 f"statuses {dict(sorted(self.statuses.items()))}")
 
 
@@ -322,22 +324,25 @@ def gunicorn(app_spec: str, port: int, env: dict[str, str], workers: int,
             process.wait()
 
 
-def tree_cpu(parent: psutil.Process) -> float:
-    total = 0.0
+def tree_cpu(parent: psutil.Process) -> tuple[float, float]:
+    """(user, system) CPU seconds of gunicorn's master and workers."""
+    user = system = 0.0
     for proc in [parent, *parent.children(recursive=True)]:
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        user += times.user
+        system += times.system
+    return user, system
 
 
 def measure(name: str, server: psutil.Process, coro_factory) -> RunResult:
-    cpu_before = tree_cpu(server)
+    user_before, system_before = tree_cpu(server)
     seconds, latencies, statuses = asyncio.run(coro_factory())
-    cpu_after = tree_cpu(server)
-    return RunResult(name, len(latencies), seconds, latencies, statuses, cpu_after - cpu_before)
+    user_after, system_after = tree_cpu(server)
+    return RunResult(name, len(latencies), seconds, latencies, statuses,
+                     user_after - user_before + system_after - system_before, system_after - system_before)
 
 
 def _gunicorn_config(env: dict[str, str]) -> dict[str, object]:
