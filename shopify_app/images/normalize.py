@@ -297,7 +297,7 @@ def _filter_for(factor: float) -> Image.Resampling:
 
     Against a LANCZOS resize, measured by PSNR: on photo-like content (smooth fields, edges, a
     little grain) HAMMING stays at 44-46 dB (BICUBIC 50-54 dB), beyond what the eye can see,
-    and once encoded at JPEG q90 it is 0.1-0.3 dB below LANCZOS + JPEG; on bench/images.py's
+    and once encoded at JPEG q90 it is 0.1-0.6 dB below LANCZOS + JPEG; on bench/images.py's
     heavy-grain source it is 37 dB raw (BICUBIC 44 dB) and 0.8 dB below after the encode. In
     exchange the big resize takes about 35 % less CPU, which is what brings the pipeline to 3×
     the naive one on two cores (the bench prints both pipelines' PSNR). Set this back to
@@ -351,10 +351,11 @@ def resize_in_bands(
 
     `box` puts every band on the sample grid of one whole-image resize, and Pillow takes the
     filter's support from the whole source, so the bands join without a seam. They are not
-    always bit-identical to one call: since 12.x Pillow picks per call which pass runs first
-    (vertical first when the height shrinks much more than the width, which a band's box can
-    look like), and the 8-bit intermediate then rounds differently; ≈ 54 dB PSNR between the
-    two on the benchmark image, far below visibility (tests/images/test_bands.py bounds it).
+    always bit-identical to one call: recent Pillow decides per call which of the two passes
+    runs first (python-pillow/Pillow#9549), a band's shape can tip that decision, and the 8-bit
+    intermediate then rounds differently. With HAMMING that is at most 1 level; with kernels
+    that overshoot (BICUBIC, LANCZOS) clipping the intermediate can differ more on hard edges,
+    ≈ 54 dB PSNR against one call on the benchmark image (tests/images/test_bands.py).
     reduce() has no overlap between blocks, so the per-band reduces join exactly.
 
     Bands write disjoint rows of `into`/`reduced_into`, which is what makes the concurrent
