@@ -3,11 +3,48 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+NUL_REFUSED = "text containing NUL characters (\\u0000) is not accepted"
+
+
+def nul_location(value: Any) -> list[str | int] | None:
+    """Where in a parsed JSON document a string (key or value) holds a NUL, or None.
+
+    PostgreSQL text cannot store NUL, so such a string reaching a query is a 500; the JSON
+    endpoints call this on their parsed bodies and answer 422 at that location instead."""
+    if isinstance(value, str):
+        return [] if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [key]
+            inner = nul_location(item)
+            if inner is not None:
+                return [key, *inner]
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            inner = nul_location(item)
+            if inner is not None:
+                return [index, *inner]
+    return None
+
+
+def _refuse_nul_text() -> None:
+    # Path segments, query arguments and form fields all end up as query parameters somewhere
+    # (ids, filters, cursors, reasons); refuse the one character PostgreSQL cannot take before
+    # any handler runs. JSON bodies are checked where they are parsed (`nul_location`).
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        abort(400, description=NUL_REFUSED)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and any(
+        "\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)
+    ):
+        abort(400, description=NUL_REFUSED)
 
 
 def wants_json() -> bool:
@@ -18,6 +55,8 @@ def wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul_text)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
         if exc.response is not None or not wants_json():

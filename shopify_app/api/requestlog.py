@@ -45,7 +45,7 @@ def write_request_log(response: Response) -> Response:
             "api_client_id": caller.client.id if caller else None,
             "auth_kind": call.auth_kind,
             "method": request.method[:8],
-            "path": request.path[:255],
+            "path": _storable(request.path)[:255],
             "status_code": response.status_code,
             "job_id": call.job_id,
             "duration_ms": _duration_ms(),
@@ -85,4 +85,10 @@ def _error_text(response: Response) -> str | None:
         text = detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
     else:
         text = response.status
-    return text[:MAX_ERROR_CHARS]
+    return _storable(text)[:MAX_ERROR_CHARS]
+
+
+def _storable(text: str) -> str:
+    # A refused path or an echoed input may hold NUL, which PostgreSQL text cannot store; the
+    # row is the evidence of the refused call, so keep it with the character replaced.
+    return text.replace("\x00", "\ufffd")

@@ -11,7 +11,7 @@ from flask import Response, g, jsonify, request, send_file
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from shopify_app import credits, db
+from shopify_app import credits, db, errors
 from shopify_app.api import files, idempotency
 from shopify_app.api import flow as flow_mod
 from shopify_app.api.auth import authenticate, enforce_rate_limit
@@ -79,6 +79,9 @@ def _submit(workflow: str) -> Response:
     else:
         document = body = _json_body()
         loc_prefix = ("body",)
+    nul = errors.nul_location(document)
+    if nul is not None:
+        raise ApiError(422, [{"loc": ["body", *nul], "msg": errors.NUL_REFUSED, "type": "string_nul"}])
     call.body_sha256 = idempotency.body_fingerprint(document)
 
     key = idempotency.key_from_request(call)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shopify_app import credits, db
+from shopify_app import credits, db, errors
 from shopify_app.api.schemas import (
     MAX_PRODUCTS_PER_SHOOT,
     CatalogShootRequest,
@@ -92,6 +92,9 @@ def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise UIError(422, [{"loc": ["body"], "msg": "a JSON object body is required", "type": "missing"}])
+    nul = errors.nul_location(body)
+    if nul is not None:
+        raise UIError(422, [{"loc": ["body", *nul], "msg": "This text contains a NUL character.", "type": "string_nul"}])
     return body
 
 

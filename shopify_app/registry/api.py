@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import ValidationError
 
-from shopify_app import db
+from shopify_app import db, errors
 from shopify_app.registry import service
 from shopify_app.registry.schemas import ListParams
 from shopify_app.registry.validation import RequestValidationFailed, error, from_pydantic
@@ -32,12 +32,16 @@ def _json_body() -> Any:
     if not raw.strip():
         raise RequestValidationFailed([error(("body",), "Field required", "missing", None)])
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         position = getattr(exc, "pos", 0)
         raise RequestValidationFailed([
             error(("body", position), "JSON decode error", "json_invalid", {}, {"error": str(exc)})
         ]) from None
+    nul = errors.nul_location(body)
+    if nul is not None:
+        raise RequestValidationFailed([error(("body", *nul), errors.NUL_REFUSED, "string_nul")])
+    return body
 
 
 @bp.get("/")

@@ -146,8 +146,10 @@ def test_shop_a_never_reads_or_changes_shop_b(client: FlaskClient, session: Any,
 
 
 def test_malformed_ids_are_not_found(client: FlaskClient, shop_a: Shop, auth: Auth) -> None:
-    for path in ("/app/api/jobs/not-a-ulid", "/app/api/catalog-models/../../etc", "/app/api/jobs/%00/review"):
+    for path in ("/app/api/jobs/not-a-ulid", "/app/api/catalog-models/../../etc"):
         assert client.get(path, headers=auth(SHOP_A)).status_code == 404
+    # NUL is refused before routing (PostgreSQL cannot compare it): a malformed request.
+    assert client.get("/app/api/jobs/%00/review", headers=auth(SHOP_A)).status_code == 400
 
 
 # ----------------------------------------------------------------------------- catalog models
