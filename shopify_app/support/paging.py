@@ -32,7 +32,10 @@ def encode_cursor(ts: dt.datetime | None, key: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> tuple[dt.datetime | None, Any] | None:
+def decode_cursor(cursor: str | None, key_type: type = object) -> tuple[dt.datetime | None, Any] | None:
+    """(timestamp, key) from a cursor, or None for a missing or mangled one. A key that is not
+    a `key_type` (a string for an integer column...) counts as mangled: comparing it with the
+    column would be a database error, not an empty page."""
     if not cursor:
         return None
     try:
@@ -41,11 +44,22 @@ def decode_cursor(cursor: str | None) -> tuple[dt.datetime | None, Any] | None:
         when = dt.datetime.fromisoformat(ts) if ts else None
         if when is not None and when.tzinfo is None:
             return None
-        if not isinstance(key, (str, int)):
+        if not isinstance(key, (str, int)) or isinstance(key, bool) or not isinstance(key, key_type):
+            return None
+        if isinstance(key, str) and "\x00" in key:
+            return None  # the edge guard cannot see inside a cursor; PostgreSQL cannot compare it
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
             return None
         return when, key
     except (ValueError, TypeError):
         return None  # a mangled cursor starts from the first page rather than failing
+
+
+def _key_type(column: InstrumentedAttribute[Any]) -> type:
+    try:
+        return column.type.python_type  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return object
 
 
 def keyset(
@@ -57,7 +71,7 @@ def keyset(
     size: int = PAGE_SIZE,
 ) -> Page[Any]:
     """Rows of `stmt` newest first by (ts_col, id_col), after `cursor`."""
-    position = decode_cursor(cursor)
+    position = decode_cursor(cursor, _key_type(id_col))
     if position is not None and position[0] is not None:
         ts, key = position
         # The plain `<=` lets the planner bound the index scan; the row comparison breaks ties.
@@ -80,7 +94,7 @@ def by_key(
     descending: bool = True,
 ) -> Page[Any]:
     """Rows ordered by one unique indexed column (a ULID or integer id, a shop domain)."""
-    position = decode_cursor(cursor)
+    position = decode_cursor(cursor, _key_type(key_col))
     if position is not None and position[1] is not None:
         stmt = stmt.where(key_col < position[1] if descending else key_col > position[1])
     order = key_col.desc() if descending else key_col.asc()
