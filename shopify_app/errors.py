@@ -35,7 +35,13 @@ def nul_location(value: Any) -> list[str | int] | None:
     return None
 
 
-def _refuse_nul_text() -> None:
+def _refuse_malformed_text() -> None:
+    # Werkzeug decodes the raw query string strictly, so bytes that are not UTF-8 would fail
+    # every handler that reads `request.args` with a 500.
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        abort(400, description="the query string is not UTF-8")
     # Path segments, query arguments and form fields all end up as query parameters somewhere
     # (ids, filters, cursors, reasons); refuse the one character PostgreSQL cannot take before
     # any handler runs. JSON bodies are checked where they are parsed (`nul_location`).
@@ -55,7 +61,7 @@ def wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_refuse_nul_text)
+    app.before_request(_refuse_malformed_text)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
