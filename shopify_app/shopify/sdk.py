@@ -299,6 +299,10 @@ def patch_id_token_page(settings: Settings, url: str) -> Verdict:
 
 
 def _is_relative_path(value: str, request_url: str) -> bool:
+    # Browsers read `\` as `/` and drop tabs and newlines, so `/\evil.com` or `/\t/evil.com`
+    # would navigate off-site although it looks like a path here.
+    if any(c == "\\" or ord(c) < 0x20 or c == "\x7f" for c in value):
+        return False
     parts = urlsplit(value)
     if not parts.scheme and not parts.netloc:
         return value.startswith("/") and not value.startswith("//")

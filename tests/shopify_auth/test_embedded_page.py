@@ -55,6 +55,15 @@ def test_bounce_page_refuses_header_injection_and_foreign_reloads(client) -> Non
     assert response.status_code == 400
 
 
+def test_bounce_page_refuses_reloads_a_browser_reads_as_another_host(client) -> None:
+    # `new URL("/\\evil.com", base)` is https://evil.com/; tabs and newlines are dropped.
+    for reload in ("%2F%5Cevil.com", "%2F%5C%5Cevil.com%2Fapp", "%2F%09%2Fevil.com", "%2F%0A%2Fevil.com",
+                   "https%3A%2F%2Fstudio.test%5C%40evil.com"):
+        response = client.get(f"/auth/patch-id-token?shop={TEST_SHOP}&shopify-reload={reload}")
+        assert response.status_code == 400, reload
+    assert client.get(f"/auth/patch-id-token?shop={TEST_SHOP}&shopify-reload=%2Fapp%3Fx%3D1").status_code == 200
+
+
 def test_dev_mode_document_gets_a_dev_shop_token(client, settings, session, token_endpoint, probe_routes) -> None:
     # Test settings run with the dev shop on: no id_token and no shop → the dev shop, whose token
     # is minted and verified by the same path (and exchanged on first use).
