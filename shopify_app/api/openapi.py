@@ -75,7 +75,10 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
                                 "schema": {"type": "integer"}}}
+_MALFORMED = {"400": _error("A malformed request: a NUL character in the path or query, or a query string "
+                             "that is not UTF-8.")}
 _COMMON_ERRORS = {
+    **_MALFORMED,
     "401": _error("Missing, invalid or disabled credentials, or a bad Flow signature."),
     "403": _error("The shop has uninstalled Catalog Studio."),
     "429": _error("Rate limit exceeded for this client.", _RETRY_AFTER),
@@ -116,6 +119,7 @@ def _workflow_path(name: str) -> dict[str, Any]:
                 "402": _json(schemas.InsufficientCreditsResponse,
                              "Not enough credits; nothing was created or charged."),
                 "404": _error("The catalog model is not in this shop."),
+                "413": _error("The request body is larger than 256 KB."),
                 "409": _error("The catalog model is not ready, or a request with this Idempotency-Key is in progress."),
                 **_VALIDATION,
                 **_COMMON_ERRORS,
@@ -179,6 +183,7 @@ def build_document() -> dict[str, Any]:
                 "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
                 "image/webp": {"schema": {"type": "string", "contentMediaType": "image/webp"}},
             }},
+            **_MALFORMED,
             "403": _error("The link is not valid (tampered or not ours)."),
             "404": _error("The file no longer exists."),
             "410": _error("The link has expired; fetch the job again for a fresh one."),

@@ -9,6 +9,8 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
 
+from tests.api.conftest import ApiUser
+
 
 def _document(client: FlaskClient) -> dict:
     response = client.get("/v1/openapi.json")
@@ -77,6 +79,22 @@ def test_workflow_operations_carry_security_and_responses(client: FlaskClient) -
             "$ref": "#/components/schemas/HTTPValidationError"}
         assert {p["name"] for p in op["parameters"]} == {"Idempotency-Key", "X-Shopify-Hmac-Sha256"}
     assert document["paths"]["/v1/files/{token}"]["get"]["security"] == []
+
+
+def test_every_answer_the_edge_gives_is_documented(client: FlaskClient, user: ApiUser) -> None:
+    """A malformed request (400) is possible on every /v1 operation, a too-large body (413) on
+    every workflow; both are in the document, with the shapes actually answered."""
+    document = _document(client)
+    for path, operations in document["paths"].items():
+        if path not in ("/v1/openapi.json", "/v1/docs"):
+            assert "400" in operations["get" if "get" in operations else "post"]["responses"], path
+    for name in ("model-generator", "try-on", "catalog-shoot"):
+        assert "413" in document["paths"][f"/v1/{name}"]["post"]["responses"]
+    too_large = user.client.post("/v1/try-on", data=b"{" + b" " * 300_000 + b"}",
+                                 headers={**user.headers(), "Content-Type": "application/json"})
+    assert too_large.status_code == 413 and isinstance(too_large.get_json()["detail"], str)
+    malformed = user.get("/v1/catalog-models?cursor=%00")
+    assert malformed.status_code == 400 and isinstance(malformed.get_json()["detail"], str)
 
 
 def test_docs_page_is_self_contained(client: FlaskClient) -> None:
