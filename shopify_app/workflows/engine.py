@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopify_app import credits
@@ -76,6 +76,10 @@ LOOKUP_RETRIES = 5
 GARMENT_FETCH_RETRIES = 3
 WATCH_MIN_SECONDS = 1.0
 WATCH_MAX_SECONDS = 15.0
+# A direct-mode shoot publishes what its products have offered so far in push jobs of at most
+# this many products each (each push job: two Admin calls per product, one status poll for all).
+PUBLISH_BATCH_PRODUCTS = 50
+AWAITING_PUBLISH = "awaiting_publish"
 # A provider that answers "ready now" (the local renderer in null-latency mode) is polled in
 # the same step instead of one more trip through the queue.
 INLINE_POLLS = 1
@@ -377,15 +381,17 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
         _model_ready(session, job, model)
         return
     if inputs.get("publish") == PublishMode.DIRECT:
+        if job.parent_job_id:
+            # A shoot publishes its products' images in batches (`watch_shoot`): one push job
+            # for many products, one status poll for all of their media.
+            finish_job(job)
+            job.stage = AWAITING_PUBLISH
+            return
         shop = session.get(Shop, job.shop_id)
         assert shop is not None
         from shopify_app.shopify import media
 
-        # A shoot's product is finished by the publishing step itself (SUCCESS when an image is
-        # READY; the shoot counts READY images when it settles). A try-on of its own comes back
-        # to `published` for its partial refund.
-        then = None if job.parent_job_id else PUBLISHED_STEP
-        pushes = media.publish_assets(session, shop, job, offered, then=then)
+        pushes = media.publish_assets(session, shop, job, offered, then=PUBLISHED_STEP)
         if pushes:
             job.stage = "publishing"
             job.progress = 85
@@ -514,7 +520,8 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
 
 
 def watch_shoot(session: Session, job: GenerationJob) -> None:
-    """See how the children are doing; settle the shoot when all of them have ended."""
+    """See how the products are doing, publish what they offered (direct mode), and settle the
+    shoot when every product and every publish has ended."""
     rows = session.execute(
         select(GenerationJob.id, GenerationJob.status, GenerationJob.stage, GenerationJob.outputs,
                GenerationJob.shopify_product_id, GenerationJob.error_message)
@@ -523,11 +530,21 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
     ).all()
     ended = [r for r in rows if JobStatus(r.status).terminal]
     outputs = dict(job.outputs or {})
-    if len(ended) < len(rows):
-        progress = 5 + (90 * len(ended)) // max(1, len(rows))
+    publishing = 0
+    if outputs.get("publish") == PublishMode.DIRECT:
+        _publish_offered(session, job, [r.id for r in ended if r.stage == AWAITING_PUBLISH])
+        publishing = int(session.scalar(
+            select(func.count()).select_from(GenerationJob).where(
+                GenerationJob.parent_job_id == job.id, GenerationJob.shop_id == job.shop_id,
+                GenerationJob.workflow == Workflow.PUSH_MEDIA.value,
+                GenerationJob.status.in_([JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS]))
+        ) or 0)
+    if len(ended) < len(rows) or publishing:
+        progress = 5 + (90 * len(ended)) // max(1, len(rows)) - (1 if publishing else 0)
         interval = float(outputs.get("watch_interval") or WATCH_MIN_SECONDS)
         interval = WATCH_MIN_SECONDS if progress != job.progress else min(WATCH_MAX_SECONDS, interval * 2)
         job.progress = progress
+        job.stage = "publishing" if publishing and len(ended) == len(rows) else "shooting"
         job.outputs = {**outputs, "watch_interval": interval}
         schedule_step(session, job, WATCH_STEP, QUEUE, delay=dt.timedelta(seconds=interval))
         return
@@ -544,6 +561,9 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
         if row.error_message:
             entry["error"] = row.error_message
             errors.append(row.error_message)
+        elif row.stage == AWAITING_PUBLISH and not units:
+            entry["error"] = "No image could be published to the product."
+            errors.append(entry["error"])
         products[row.shopify_product_id or row.id] = entry
     outputs.pop("watch_interval", None)
     job.outputs = {**outputs, "products": products, "delivered": delivered}
@@ -552,3 +572,36 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
         fail(session, job, "shoot_failed", f"No product could be shot: {reasons}")
         return
     _finish(session, job, stage="review" if in_review else "done")
+
+
+def _publish_offered(session: Session, job: GenerationJob, child_ids: list[str]) -> None:
+    """Start push jobs for the offered images of finished products not yet being published."""
+    if not child_ids:
+        return
+    assets = session.scalars(
+        select(Asset).where(Asset.job_id.in_(child_ids), Asset.shop_id == job.shop_id,
+                            Asset.kind == AssetKind.TRY_ON, Asset.held_reason.is_(None),
+                            Asset.push_state == PushState.NONE, Asset.shopify_media_id.is_(None))
+        .order_by(Asset.shopify_product_id, Asset.id)
+    ).all()
+    if not assets:
+        return
+    shop = session.get(Shop, job.shop_id)
+    if shop is None or shop.uninstalled_at is not None:
+        return
+    from shopify_app.shopify import media
+
+    by_product: dict[str, list[str]] = {}
+    for asset in assets:
+        by_product.setdefault(asset.shopify_product_id or "", []).append(asset.id)
+    products = list(by_product)
+    for start in range(0, len(products), PUBLISH_BATCH_PRODUCTS):
+        ids = [a for p in products[start:start + PUBLISH_BATCH_PRODUCTS] for a in by_product[p]]
+        push = GenerationJob(
+            id=new_ulid(), shop_id=job.shop_id, parent_job_id=job.id, workflow=Workflow.PUSH_MEDIA.value,
+            status=JobStatus.IN_PROGRESS, stage="queued", progress=0, inputs={"asset_ids": ids}, outputs={},
+            catalog_model_id=job.catalog_model_id, credits_cost=0, started_at=utcnow(),
+        )
+        session.add(push)
+        session.flush()
+        media.publish_assets(session, shop, push, ids)

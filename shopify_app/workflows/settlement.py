@@ -55,19 +55,21 @@ def delivered_units(session: Session, job: GenerationJob) -> int:
 def children_delivered(session: Session, parent: GenerationJob) -> dict[str, int]:
     """Images delivered by each product (child try-on job) of a catalog shoot.
 
-    A child in review mode records what it offered (`outputs["delivered"]`); a child that
-    published directly is finished by the publishing step, and delivered the images that are
-    READY on its product. A child still publishing counts what it is publishing, because that
-    publish runs to the end even when the shoot is cancelled (never half-done)."""
+    A child in review mode records what it offered (`outputs["delivered"]`); in direct mode a
+    child ends once its images are offered and the shoot publishes them in batches, so it
+    delivered the images that are READY on its product, or being published (a publish runs to
+    the end even when the shoot is cancelled: never half-done)."""
     children = (
         select(GenerationJob.id)
         .where(GenerationJob.parent_job_id == parent.id, GenerationJob.shop_id == parent.shop_id,
                GenerationJob.workflow == Workflow.TRY_ON.value)
     )
+    # READY on the product, or on its way there (a publish runs to the end once started).
+    published = (PushState.READY, PushState.QUEUED, PushState.UPLOADED, PushState.PROCESSING)
     ready: dict[str, int] = {
         job_id: int(count) for job_id, count in session.execute(
             select(Asset.job_id, func.count()).where(Asset.job_id.in_(children), Asset.kind == AssetKind.TRY_ON,
-                                                     Asset.push_state == PushState.READY)
+                                                     Asset.push_state.in_(published))
             .group_by(Asset.job_id)
         )
     }

@@ -76,9 +76,11 @@ class Studio:
         return [m for m in control.product_media(product_gid, self.settings) if m["by_app"]]
 
     def children(self, job_id: str) -> list[GenerationJob]:
+        """A shoot's products (its try-on jobs; not the push jobs that publish them)."""
         self.session.expire_all()
         return list(self.session.scalars(
-            select(GenerationJob).where(GenerationJob.parent_job_id == job_id).order_by(GenerationJob.shopify_product_id)))
+            select(GenerationJob).where(GenerationJob.parent_job_id == job_id, GenerationJob.workflow == "try-on")
+            .order_by(GenerationJob.shopify_product_id)))
 
     def refunds(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(CreditLedger).where(

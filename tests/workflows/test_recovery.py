@@ -77,7 +77,8 @@ def check_published_exactly_once(studio: Studio, shoot_id: str) -> None:
     # One submission per product, one push per product.
     ids = [c.id for c in children]
     assert session.scalar(select(func.count()).select_from(ProviderTask).where(ProviderTask.job_id.in_(ids))) == 3
-    assert session.scalar(select(func.count()).select_from(MediaPush).where(MediaPush.job_id.in_(ids))) == 3
+    pushes = session.scalars(select(MediaPush).where(MediaPush.kind == "publish")).all()
+    assert sorted(p.shopify_product_id for p in pushes) == sorted(studio.products())
 
 
 def start_worker(tmp_path: Path, database_url: str, redis_url: str, name: str) -> tuple[subprocess.Popen[bytes], Path]:
@@ -209,6 +210,6 @@ def test_two_workers_racing_on_every_message_never_double_charge_or_publish(
             kill_tree(worker)
     logs = "".join(log.read_text() for _, log in workers)
     # Every message really was delivered twice, and the second copy was refused by claim.
-    assert len(duplicated) >= 10
-    assert logs.count("is already being run") >= 10
+    assert len(duplicated) >= 3
+    assert logs.count("is already being run") >= len(duplicated)
     check_published_exactly_once(studio, job.id)
