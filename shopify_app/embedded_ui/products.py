@@ -15,6 +15,10 @@ from shopify_app.shopify.admin import admin_client_for
 
 PAGE_SIZE = 10
 MAX_NODES = 100
+# A merchant is waiting on these calls and a web thread is held meanwhile: one quick retry and
+# a short wait for Shopify's throttle, then the page says Shopify did not answer. (Jobs keep the
+# client's patient defaults: several retries and up to 10 s of waiting.)
+INTERACTIVE_RETRIES = {"max_retries": 1, "max_wait": 3.0}
 # Shopify's search syntax treats these as operators; a merchant typing a title means the words.
 _SEARCH_SPECIALS = re.compile(r"[\\:()\"'*<>=]")
 
@@ -84,7 +88,7 @@ def search(session: Session, shop: Shop, text: str = "", after: str | None = Non
         variables.update(last=page_size, before=before)
     else:
         variables.update(first=page_size, after=after)
-    data = admin_client_for(session, shop).query(SEARCH_QUERY, variables)
+    data = admin_client_for(session, shop, **INTERACTIVE_RETRIES).query(SEARCH_QUERY, variables)
     connection = data["products"]
     info = connection["pageInfo"]
     return ProductPage(
@@ -102,7 +106,7 @@ def describe(session: Session, shop: Shop, product_ids: list[str]) -> dict[str, 
     """Title, image and variants of each product that still exists (one query per 100)."""
     found: dict[str, ProductInfo] = {}
     ids = list(dict.fromkeys(product_ids))
-    client = admin_client_for(session, shop) if ids else None
+    client = admin_client_for(session, shop, **INTERACTIVE_RETRIES) if ids else None
     for start in range(0, len(ids), MAX_NODES):
         assert client is not None
         data = client.query(NODES_QUERY, {"ids": ids[start:start + MAX_NODES]})
