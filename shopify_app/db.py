@@ -36,10 +36,14 @@ class Database:
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a database error's text (and so every logged traceback) would otherwise
+    # carry the statement's values: request bodies, webhook payloads, signed URLs in job
+    # inputs. The statement itself stays; the values remain on the exception (`exc.params`).
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -53,7 +57,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _current_sessionmaker() -> Session:

@@ -68,3 +68,25 @@ def test_a_token_passed_through_a_request_never_reaches_the_log(
     assert session_token not in output and "sIgNaTuReValue" not in output  # the session token,
     assert app.config["STUDIO_SETTINGS"].shopify_api_secret not in output  # or the app secret.
     assert "Bearer [REDACTED]" in output and "RuntimeError: upstream refused token [REDACTED]" in output
+
+
+def test_a_database_error_logs_its_statement_but_not_its_values(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed INSERT's values (a request body, a signed URL in a job's inputs) stay out of the
+    traceback an unhandled error logs; the statement stays for debugging."""
+    from sqlalchemy import text
+
+    from shopify_app import db
+
+    signed = "https://bucket.example/garment.jpg?X-Amz-Signature=9f86d081884c7d659a2feaa0c55ad015"
+
+    @app.get("/_test/db-error")
+    def db_error() -> dict[str, str]:
+        db.session.execute(text("INSERT INTO no_such_table (url) VALUES (:url)"), {"url": signed})
+        return {"ok": "no"}
+
+    response = app.test_client().get("/_test/db-error")
+    assert response.status_code == 500
+    assert "no_such_table" in caplog.text
+    assert "X-Amz-Signature" not in caplog.text and "9f86d081884c7d659a2feaa0c55ad015" not in caplog.text
