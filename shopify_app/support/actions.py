@@ -57,10 +57,6 @@ def _no_reason() -> tuple[str, int]:
     return _refuse("Reason required", "Say why you are doing this; it goes in the audit log.", 422)
 
 
-def _job_or_none(job_id: str) -> GenerationJob | None:
-    return db.session().get(GenerationJob, job_id)
-
-
 def _shop_domain(shop_id: str) -> str | None:
     shop = db.session().get(Shop, shop_id)
     return shop.domain if shop else None
