@@ -77,8 +77,9 @@ GARMENT_FETCH_RETRIES = 3
 WATCH_MIN_SECONDS = 1.0
 WATCH_MAX_SECONDS = 15.0
 # A direct-mode shoot publishes what its products have offered so far in push jobs of at most
-# this many products each (each push job: two Admin calls per product, one status poll for all).
-PUBLISH_BATCH_PRODUCTS = 50
+# this many products each (each push job: two Admin calls per product, one status poll for all;
+# several push jobs let several workers publish at once).
+PUBLISH_BATCH_PRODUCTS = 25
 AWAITING_PUBLISH = "awaiting_publish"
 # A provider that answers "ready now" (the local renderer in null-latency mode) is polled in
 # the same step instead of one more trip through the queue.
@@ -102,9 +103,7 @@ def start(session: Session, job: GenerationJob) -> None:
     """The first step of every job `service.create_job` made, and of every shoot child."""
     if _stopped(session, job):
         return
-    if job.status == JobStatus.NOT_STARTED:
-        job.status = JobStatus.IN_PROGRESS
-        job.started_at = job.started_at or utcnow()
+    _mark_started(job)
     workflow = job.workflow
     if workflow == Workflow.MODEL_GENERATOR:
         _start_model_generation(session, job)
@@ -114,6 +113,12 @@ def start(session: Session, job: GenerationJob) -> None:
         _start_shoot(session, job)
     else:
         fail(session, job, "unsupported_workflow", f"{workflow} jobs have no generation steps")
+
+
+def _mark_started(job: GenerationJob) -> None:
+    if job.status == JobStatus.NOT_STARTED:
+        job.status = JobStatus.IN_PROGRESS
+        job.started_at = job.started_at or utcnow()
 
 
 def poll(session: Session, job: GenerationJob) -> None:
@@ -139,10 +144,13 @@ def _stopped(session: Session, job: GenerationJob) -> bool:
         fail(session, job, "cancelled", "The job was cancelled.")
         return True
     if job.parent_job_id:
+        # The shoot stands for the shop: an uninstall fails the shoot (and every pending
+        # product) in one go, so a product only needs to look at its shoot.
         parent = session.get(GenerationJob, job.parent_job_id)
         if parent is None or parent.status == JobStatus.FAILURE or parent.cancel_requested:
             fail(session, job, "shoot_stopped", "The catalog shoot this product belonged to was stopped.")
             return True
+        return False
     shop = session.get(Shop, job.shop_id)
     if shop is None or shop.uninstalled_at is not None:
         fail(session, job, "app_uninstalled", "Catalog Studio was uninstalled from the shop.")
@@ -249,16 +257,10 @@ def _start_try_on(session: Session, job: GenerationJob) -> None:
     if model is None or model.status != CatalogModelStatus.READY:
         fail(session, job, "catalog_model_not_ready", "The catalog model is missing or not ready.")
         return
-    portrait = session.scalar(
-        select(Asset).where(Asset.catalog_model_id == model.id, Asset.shop_id == job.shop_id,
-                            Asset.kind == AssetKind.PORTRAIT, Asset.held_reason.is_(None))
-        .order_by(Asset.created_at, Asset.id).limit(1)
-    )
-    if portrait is None:
+    portrait_id = inputs.get("portrait_asset_id") or portrait_of(session, model)
+    if portrait_id is None:
         fail(session, job, "catalog_model_has_no_portrait", "The catalog model has no usable portrait.")
         return
-    job.stage = "preparing"
-    job.progress = 5
     product_id = inputs.get("product_id")
     url = inputs.get("garment_image_url")
     if product_id and not url:
@@ -295,7 +297,7 @@ def _start_try_on(session: Session, job: GenerationJob) -> None:
         return
     inputs.update({
         "operation": "try-on",
-        "person_image": {"asset_id": portrait.id},
+        "person_image": {"asset_id": portrait_id},
         "garment_image": {"asset_id": garment.id},
         "garment_asset_id": garment.id,
         "options": {
@@ -310,6 +312,15 @@ def _start_try_on(session: Session, job: GenerationJob) -> None:
     job.stage = "generating"
     job.progress = 10
     _submit(session, job)
+
+
+def portrait_of(session: Session, model: CatalogModel) -> str | None:
+    """The catalog model's first portrait that passed its checks (the try-on's person image)."""
+    return session.scalar(
+        select(Asset.id).where(Asset.catalog_model_id == model.id, Asset.shop_id == model.shop_id,
+                               Asset.kind == AssetKind.PORTRAIT, Asset.held_reason.is_(None))
+        .order_by(Asset.created_at, Asset.id).limit(1)
+    )
 
 
 def _retry_or_fail(session: Session, job: GenerationJob, code: str, message: str, limit: int) -> None:
@@ -329,8 +340,6 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
     from jobs.generation import output_bytes
 
     settings = _settings()
-    job.stage = "evaluating"
-    job.progress = max(job.progress or 0, 80)
     portrait = job.workflow == Workflow.MODEL_GENERATOR
     kind = AssetKind.PORTRAIT if portrait else AssetKind.TRY_ON
     inputs = job.inputs or {}
@@ -349,20 +358,20 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
     for index, output in enumerate(outputs):
         try:
             data = output_bytes(output, settings)
+            checks: dict[str, Any] = {}
+            # create_job always resolves eval_enabled (default on); a job made another way opts in.
+            if inputs.get("eval_enabled"):
+                result = evaluation.evaluate(data, expected)
+                checks = {"eval_scores": result.scores, "held_reason": result.held_reason}
             alt = "" if portrait else _alt_text(inputs, model, index, len(outputs))
             asset = store_image(session, job.shop_id, kind, data, job_id=job.id,
                                 catalog_model_id=job.catalog_model_id, settings=settings,
-                                alt_text=alt, **links)
+                                alt_text=alt, **links, **checks)
         except ImageIntakeError as exc:
             rejected.append(str(exc))
             continue
         if asset in assets:
             continue  # the provider repeated an image: store_image gave back the same asset
-        # create_job always resolves eval_enabled (default on); a job made another way opts in.
-        if inputs.get("eval_enabled"):
-            result = evaluation.evaluate(data, expected)
-            asset.eval_scores = result.scores
-            asset.held_reason = result.held_reason
         assets.append(asset)
     offered = [a.id for a in assets if a.held_reason is None]
     job.outputs = {
@@ -475,6 +484,8 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
                                                  Product.shopify_product_id.in_(product_ids))
     ))
     publish = str(inputs.get("publish") or shop.publish_mode or PublishMode.REVIEW)
+    model = _catalog_model(session, job)
+    portrait_id = portrait_of(session, model) if model is not None else None
     products: dict[str, dict[str, Any]] = {}
     children: list[GenerationJob] = []
     for product_id in product_ids:
@@ -490,7 +501,8 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
             parent_job_id=job.id, workflow=Workflow.TRY_ON.value, status=JobStatus.NOT_STARTED,
             stage="queued", progress=0, outputs={},
             inputs={
-                "catalog_model_id": job.catalog_model_id, "product_id": product_id,
+                "catalog_model_id": job.catalog_model_id, "portrait_asset_id": portrait_id,
+                "product_id": product_id,
                 "product_title": info.title, "garment_image_url": info.image_url,
                 "num_images": int(inputs.get("num_images") or 1), "publish": publish,
                 "eval_enabled": inputs.get("eval_enabled", True),
@@ -510,10 +522,11 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
         reasons = "; ".join(sorted({p["skipped"] for p in products.values()}))
         fail(session, job, "no_products_to_shoot", f"None of the products can be shot: {reasons}")
         return
+    for child in children:
+        # Before the INSERT, so each row is written once with its step (no UPDATE after).
+        schedule_step(session, child, START_STEP, QUEUE)
     session.add_all(children)
     session.flush()
-    for child in children:
-        schedule_step(session, child, START_STEP, QUEUE)
     job.stage = "shooting"
     job.progress = 5
     schedule_step(session, job, WATCH_STEP, QUEUE, delay=dt.timedelta(seconds=WATCH_MIN_SECONDS))
