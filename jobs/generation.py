@@ -281,10 +281,10 @@ def _image(session: Session, job: GenerationJob, ref: Any) -> ImageInput:
         asset = session.get(Asset, ref["asset_id"])
         if asset is None or asset.shop_id != job.shop_id:
             raise ConfigurationError("an input image no longer exists", code="missing_asset")
-        from shopify_app.images.storage import get_storage
+        from shopify_app.images.storage import MEDIA_TYPES, get_storage
 
         data = get_storage(_settings()).read(asset.storage_key)
-        content_type = {"PNG": "image/png", "WEBP": "image/webp"}.get(str(asset.format).upper(), "image/jpeg")
+        content_type = MEDIA_TYPES.get(str(asset.format).lower(), "image/jpeg")
         return ImageInput(data=data, content_type=content_type, filename=f"{asset.id}")
     if ref.get("url"):
         return ImageInput(url=str(ref["url"]), content_type=str(ref.get("content_type") or "image/jpeg"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from shopify_app.images.storage import InvalidKey, get_storage
+from shopify_app.images.storage import MEDIA_TYPES, InvalidKey, get_storage
 from shopify_app.models import Asset, utcnow
 from shopify_app.settings import Settings
 
@@ -76,4 +76,4 @@ def read_asset(asset: Asset, settings: Settings | None = None) -> bytes:
         raise FileNotFoundError(asset.storage_key) from None
 
 
-MEDIA_TYPES = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+__all__ = ["FILES_PATH", "MEDIA_TYPES", "FileTokenInvalid", "SignedUrl", "read_asset", "sign", "unsign"]

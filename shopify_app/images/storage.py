@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from shopify_app.models.enums import AssetKind
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Content types of the formats images are stored in (Asset.format, lower case).
+MEDIA_TYPES = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 MAX_KEY_LENGTH = 255  # Asset.storage_key
 
 

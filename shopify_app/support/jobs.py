@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from shopify_app import db
-from shopify_app.images.storage import InvalidKey, get_storage
+from shopify_app.images.storage import MEDIA_TYPES, InvalidKey, get_storage
 from shopify_app.models import (
     Asset,
     AuditLog,
@@ -114,16 +114,13 @@ def job_detail(job_id: str) -> str:
     )
 
 
-_MIME = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
 @bp.get("/assets/<asset_id>")
 def asset_image(asset_id: str) -> ResponseReturnValue:
     """An asset's image for staff eyes; the guard has already checked the console session."""
     asset = db.session().get(Asset, asset_id)
     if asset is None:
         abort(404)
-    mimetype = _MIME.get((asset.format or "").lower())
+    mimetype = MEDIA_TYPES.get((asset.format or "").lower())
     storage = get_storage(current_app.config["STUDIO_SETTINGS"])
     try:
         # The storage refuses keys that would leave its root (InvalidKey).
