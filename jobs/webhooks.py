@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # A delivery still `received` this long after it arrived lost its message (Redis flushed).
 STALE_AFTER = dt.timedelta(minutes=2)
+# A delivery whose handler fails this many times is marked failed (support can re-run it).
+MAX_ATTEMPTS = 5
 
 
 @studio_job
@@ -43,8 +45,24 @@ def process_delivery(delivery_id: int) -> str:
             delivery.shop_id = shop.id
     delivery.attempts += 1
     handler = HANDLERS.get(delivery.topic)
-    result = (handler(session, delivery, shop) if handler is not None
-              else skipped(f"no handler for topic {delivery.topic}"))
+    try:
+        # A savepoint: a handler that raises loses its own writes, not the attempt count.
+        with session.begin_nested():
+            result = (handler(session, delivery, shop) if handler is not None
+                      else skipped(f"no handler for topic {delivery.topic}"))
+    except Exception as exc:
+        give_up = delivery.attempts >= MAX_ATTEMPTS
+        delivery.note = f"attempt {delivery.attempts} failed: {type(exc).__name__}: {exc}"[:1000]
+        if give_up:
+            # Stop here: the reconciler only sends `received` deliveries again.
+            delivery.outcome = DeliveryOutcome.FAILED
+            delivery.processed_at = utcnow()
+        session.commit()
+        if give_up:
+            log.exception("webhook %s %s failed %d times; giving up", delivery.topic,
+                          delivery.webhook_id, delivery.attempts)
+            return str(DeliveryOutcome.FAILED)
+        raise  # RQ records the failure; the reconciler sends it again later
     delivery.outcome = result.outcome
     delivery.note = result.note
     delivery.processed_at = utcnow()

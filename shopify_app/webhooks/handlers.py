@@ -95,7 +95,7 @@ def _reinstalled_since(shop: Shop, delivery: WebhookDelivery) -> bool:
 
 def product_gid(payload: dict[str, Any]) -> str | None:
     gid = payload.get("admin_graphql_api_id")
-    if isinstance(gid, str) and gid.startswith("gid://shopify/Product/"):
+    if isinstance(gid, str) and gid.startswith("gid://shopify/Product/") and gid[22:].isdigit():
         return gid
     raw = payload.get("id")
     if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
@@ -107,13 +107,11 @@ def product_gid(payload: dict[str, Any]) -> str | None:
 
 def _image_url(payload: dict[str, Any]) -> str | None:
     image = payload.get("image")
-    if isinstance(image, dict) and isinstance(image.get("src"), str):
-        return image["src"]
+    src = image.get("src") if isinstance(image, dict) else None
     images = payload.get("images")
-    if isinstance(images, list) and images and isinstance(images[0], dict):
+    if src is None and isinstance(images, list) and images and isinstance(images[0], dict):
         src = images[0].get("src")
-        return src if isinstance(src, str) else None
-    return None
+    return src.replace("\x00", "") if isinstance(src, str) else None
 
 
 def _upsert_product(session: Session, shop: Shop, gid: str, payload: dict[str, Any]) -> Product:
@@ -126,7 +124,8 @@ def _upsert_product(session: Session, shop: Shop, gid: str, payload: dict[str, A
         session.add(product)
     title = payload.get("title")
     if isinstance(title, str):
-        product.title = title
+        # PostgreSQL text cannot hold NUL; Shopify titles never need it.
+        product.title = title.replace("\x00", "")
     product.image_url = _image_url(payload)
     session.flush()
     return product
