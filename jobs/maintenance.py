@@ -31,6 +31,10 @@ RECONCILER_PREFIX = "studio-reconciler-"
 NEXT_RECONCILE_KEY = "studio:reconciler:next"
 # A row touched this recently may have its enqueue still in flight (commit, then send).
 GRACE = dt.timedelta(seconds=10)
+# A step lost or crashed this many times is not tried again: a step that raises every time
+# (or kills its worker) must not be re-run every interval until the deadline, each run possibly
+# a paid provider call. The job fails with a refund and support can retry it.
+MAX_RECOVERIES = 5
 
 
 @dataclass
@@ -97,10 +101,17 @@ def reconcile(now: dt.datetime | None = None) -> ReconcileReport:
                      "The job did not finish in time and was stopped; its credits were refunded.")
             report.failed.append(job.id)
         elif job.next_step and rq_job_lost(job.rq_job_id, stale_after):
-            queue, step = split_step(job.next_step)
-            job.attempts += 1
-            schedule_step(session, job, step, queue)
-            report.requeued.append(job.id)
+            if job.recoveries >= MAX_RECOVERIES:
+                fail_job(session, job, "step_keeps_failing",
+                         "A step of this job failed repeatedly and was stopped; its credits were refunded.")
+                report.failed.append(job.id)
+            else:
+                queue, step = split_step(job.next_step)
+                job.recoveries += 1
+                # Growing back-off between recoveries: 0 s, 30 s, 60 s, 120 s…
+                delay = dt.timedelta(seconds=30 * 2 ** (job.recoveries - 2)) if job.recoveries > 1 else None
+                schedule_step(session, job, step, queue, delay=delay)
+                report.requeued.append(job.id)
         # Commit per row: one bad row must not hold back the rest, and each re-enqueue is sent
         # as soon as its row is durable.
         session.commit()

@@ -53,6 +53,8 @@ class GenerationJob(Base):
     # retry schedules again.
     failed_step: Mapped[str | None] = mapped_column(String(120))
     attempts: Mapped[int] = mapped_column(default=0)
+    # How many times the reconciler put a lost or crashed step back; capped (see jobs.maintenance).
+    recoveries: Mapped[int] = mapped_column(default=0, server_default="0")
     cancel_requested: Mapped[bool] = mapped_column(default=False)
 
     error_code: Mapped[str | None] = mapped_column(String(64))

@@ -88,7 +88,7 @@ def test_redis_flush_loses_nothing(app: Flask, session: Session, tmp_path: Path)
     session.expire_all()
     job = session.get(GenerationJob, job.id)
     assert job.status == JobStatus.SUCCESS and job.outputs == {"completions": 1}
-    assert job.attempts == 1
+    assert job.recoveries == 1
 
 
 def test_a_job_past_its_deadline_is_failed_and_refunded_once(app: Flask, session: Session, tmp_path: Path) -> None:
@@ -173,3 +173,20 @@ def test_a_webhook_delivery_whose_message_was_lost_is_processed_again(app: Flask
     drain(app)
     session.expire_all()
     assert session.get(WebhookDelivery, delivery.id).outcome != DeliveryOutcome.RECEIVED
+
+
+def test_a_step_that_keeps_failing_is_stopped_and_refunded(app: Flask, session: Session, tmp_path: Path) -> None:
+    from jobs.maintenance import MAX_RECOVERIES
+
+    job = make_job(session, tmp_path, charge=3)
+    for _ in range(MAX_RECOVERIES):
+        get_broker().redis.flushdb()  # the step's message is lost again (or its worker died again)
+        assert reconcile(now=later(3600)).requeued == [job.id]
+    get_broker().redis.flushdb()
+    report = reconcile(now=later(3600))
+    assert report.failed == [job.id] and report.requeued == []
+    session.expire_all()
+    job = session.get(GenerationJob, job.id)
+    assert job.status == JobStatus.FAILURE and job.error_code == "step_keeps_failing"
+    assert job.recoveries == MAX_RECOVERIES and job.credits_refunded == 3
+    assert credits.balance(session, job.shop_id) == 10
