@@ -6,7 +6,7 @@ steps enqueued.
 
     start        (generation) first step of every job created by `service.create_job`
     poll         (generation) one look at the job's provider task
-    watch_shoot  (generation) a catalog shoot checking on its per-product children
+    watch_shoot  (media)      a catalog shoot checking on its products, publishing their images
     published    (media)      after a direct publish: count what reached the product
 """
 

@@ -68,6 +68,9 @@ QUEUE = "generation"
 START_STEP = "jobs.workflows:start"
 POLL_STEP = "jobs.workflows:poll"
 WATCH_STEP = "jobs.workflows:watch_shoot"
+# The watch publishes a direct-mode shoot's images, so it rides with the Shopify pushes: a
+# worker that takes `media` first runs it beside the renders instead of behind all of them.
+WATCH_QUEUE = "media"
 PUBLISHED_STEP = "jobs.workflows:published"
 
 PORTRAITS = 2
@@ -529,7 +532,7 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
     session.flush()
     job.stage = "shooting"
     job.progress = 5
-    schedule_step(session, job, WATCH_STEP, QUEUE, delay=dt.timedelta(seconds=WATCH_MIN_SECONDS))
+    schedule_step(session, job, WATCH_STEP, WATCH_QUEUE, delay=dt.timedelta(seconds=WATCH_MIN_SECONDS))
 
 
 def watch_shoot(session: Session, job: GenerationJob) -> None:
@@ -559,7 +562,7 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
         job.progress = progress
         job.stage = "publishing" if publishing and len(ended) == len(rows) else "shooting"
         job.outputs = {**outputs, "watch_interval": interval}
-        schedule_step(session, job, WATCH_STEP, QUEUE, delay=dt.timedelta(seconds=interval))
+        schedule_step(session, job, WATCH_STEP, WATCH_QUEUE, delay=dt.timedelta(seconds=interval))
         return
     products = dict(outputs.get("products") or {})
     by_child = settlement.children_delivered(session, job)
