@@ -53,7 +53,6 @@ from shopify_app.steps import claim, fail_job, finish_job, schedule_step
 log = logging.getLogger(__name__)
 
 QUEUE = "generation"
-SUBMIT_STEP = "jobs.generation:submit"
 POLL_STEP = "jobs.generation:poll"
 OUTPUT_FETCH_RETRIES = 3
 
