@@ -33,6 +33,10 @@ DEFAULT_CREDIT_PRICES = {"model-generator": 4, "try-on": 1, "catalog-shoot": 1, 
 SHOPIFY_API_VERSION = "2026-10"
 
 
+# The dev shop's stand-in client secret (development and tests only; never production).
+DEV_SHOP_SECRET = "dev-shop-client-secret-not-for-production"
+
+
 class SettingsError(RuntimeError):
     """A setting is missing, malformed, or unsafe for the chosen environment."""
 
@@ -159,7 +163,8 @@ class Settings:
             env=environment,
             instance_path=instance_path,
             shopify_api_key=api_key or ("dev-client-id" if dev_shop else ""),
-            shopify_api_secret=api_secret or ("dev-client-secret" if dev_shop else ""),
+            # The dev shop signs session tokens and webhooks with this; HS256 wants ≥ 32 bytes.
+            shopify_api_secret=api_secret or (DEV_SHOP_SECRET if dev_shop else ""),
             shopify_api_secret_previous=reader.str("SHOPIFY_API_SECRET_PREVIOUS", ""),
             shopify_api_version=reader.str("SHOPIFY_API_VERSION", SHOPIFY_API_VERSION),
             shopify_scopes=reader.list("SHOPIFY_SCOPES") or cls.shopify_scopes,

@@ -79,3 +79,8 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
                                      ENCRYPTION_KEY=KEY))
     text = repr(settings)
     assert "s3cr3t-value" not in text and KEY not in text
+
+
+def test_the_dev_shop_secret_is_long_enough_for_hs256(tmp_path: Path) -> None:
+    settings = Settings.from_env(env(tmp_path))
+    assert settings.dev_shop and len(settings.shopify_api_secret.encode()) >= 32
