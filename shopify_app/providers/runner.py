@@ -1,6 +1,6 @@
 """Runs a job's provider work on `ProviderTask` rows: submit, poll, retry, fall back.
 
-The engine (or the RQ steps in `jobs/generation.py`) calls:
+The workflow engine (`shopify_app.workflows.engine`, via `provider_io.runner()`) calls:
 
 - `start(session, job, request)` once: submits on the job's generation model's primary provider;
 - `advance(session, job)` whenever the returned `Advance.delay` has passed: polls the current

@@ -57,10 +57,10 @@ from shopify_app.models import (
     utcnow,
 )
 from shopify_app.providers.base import OutputImage, ProviderError
-from shopify_app.providers.runner import Advance, AdvanceKind
+from shopify_app.providers.runner import Advance, AdvanceKind, ProviderRunner
 from shopify_app.settings import Settings
 from shopify_app.steps import fail_job, finish_job, schedule_step
-from shopify_app.workflows import evaluation, garments, settlement
+from shopify_app.workflows import evaluation, garments, provider_io, settlement
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,8 @@ def _settings() -> Settings:
     return current_app.config["STUDIO_SETTINGS"]  # type: ignore[no-any-return]
 
 
-def _runner():  # noqa: ANN202 - jobs.generation.runner() builds the ProviderRunner
-    from jobs.generation import runner
-
-    return runner()
+def _runner() -> ProviderRunner:
+    return provider_io.runner()
 
 
 # ============================================================================ entry steps
@@ -175,10 +173,8 @@ def _submit(session: Session, job: GenerationJob) -> None:
 
 def follow(session: Session, job: GenerationJob, advance: Advance, inline_polls: int = INLINE_POLLS) -> None:
     """Act on what the runner said: poll (now or later), take the outputs, or fail."""
-    from jobs.generation import remember_identity
-
     if advance.identity is not None:
-        remember_identity(session, job, advance)
+        provider_io.remember_identity(session, job, advance)
     if advance.kind is AdvanceKind.POLL:
         if advance.delay <= 0 and inline_polls > 0 and advance.error is None:
             try:
@@ -339,9 +335,7 @@ def _retry_or_fail(session: Session, job: GenerationJob, code: str, message: str
 
 
 def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[OutputImage]) -> None:
-    """Store, evaluate and offer a job's outputs (also the hook `jobs.generation` calls)."""
-    from jobs.generation import output_bytes
-
+    """Store, evaluate and offer a job's outputs."""
     settings = _settings()
     portrait = job.workflow == Workflow.MODEL_GENERATOR
     kind = AssetKind.PORTRAIT if portrait else AssetKind.TRY_ON
@@ -360,7 +354,7 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
     rejected: list[str] = []
     for index, output in enumerate(outputs):
         try:
-            data = output_bytes(output, settings)
+            data = provider_io.output_bytes(output, settings)
             checks: dict[str, Any] = {}
             # create_job always resolves eval_enabled (default on); a job made another way opts in.
             if inputs.get("eval_enabled"):

@@ -1,8 +1,10 @@
-"""The runner and its RQ steps: submit → scheduled polls → outputs, retries, fallback.
+"""The runner driven by the workflow engine's steps: submit → scheduled polls → outputs,
+retries, fallback.
 
 Two real adapters are driven end to end through `responses`: FASHN as the primary and fal.ai as
-the fallback (and PhotoGPT for a scheduled 5-minute training poll). Jobs run on an in-process
-RQ worker (`tests.support.worker.drain`), scheduled polls included.
+the fallback (and PhotoGPT for a scheduled 5-minute training poll). Jobs start with the engine's
+first step (`jobs.workflows:start`, as `service.create_job` schedules it) and run on an
+in-process RQ worker (`tests.support.worker.drain`), scheduled polls included.
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ from shopify_app.models import (
     ProviderTaskStatus,
     Shop,
 )
-from shopify_app.models.enums import AssetKind, Gender
+from shopify_app.models.enums import AssetKind, CatalogModelStatus, Gender
 from shopify_app.providers.runner import AdvanceKind, ProviderRunner
 from shopify_app.queues import get_broker
 from shopify_app.steps import schedule_step
+from shopify_app.workflows.engine import START_STEP
+from shopify_app.workflows.provider_io import request_from_job
 from tests.providers.conftest import FAL_URL, FASHN_URL, PHOTOGPT_URL, STUDIO_URL, fixture, png_bytes
 from tests.support.worker import drain
 
 FID = "123a87r9-4129-4bb3-be18-9c9fb5bd7fc1-u1"
 FAL_REQ = f"{FAL_URL}/fal-ai/fashn/requests/764cabcf-b745-4b3e-ae38-1200304cf45b"
 FAL_OUTPUT = "https://v3.fal.media/files/penguin/Wk2yYkm2oG_output_0.png"
+GARMENT_URL = "https://cdn.shop.test/dress.jpg"
 TRY_ON_INPUTS = {
     "operation": "try-on",
     "person_image": {"url": "https://cdn.shop.test/model.jpg"},
@@ -72,8 +77,8 @@ def create_job(
     workflow: str = "try-on",
     inputs: dict[str, Any] | None = None,
     catalog_model: bool = False,
-    schedule: bool = True,
 ) -> GenerationJob:
+    """A charged job for the runner itself (no step scheduled)."""
     shop = Shop(domain=f"runner-{time.monotonic_ns()}.myshopify.com")
     session.add(shop)
     session.flush()
@@ -87,10 +92,7 @@ def create_job(
     session.flush()
     cm = None
     if catalog_model:
-        cm = CatalogModel(shop_id=shop.id, display_name="Asha", gender=Gender.FEMALE, ethnicity="south asian",
-                          body_type="athletic", age_range="25-34")
-        session.add(cm)
-        session.flush()
+        cm = _catalog_model(session, shop.id)
     credits.grant(session, shop.id, 10, "test grant")
     job = GenerationJob(
         shop_id=shop.id, workflow=workflow, generation_model_id=model.id,
@@ -100,8 +102,22 @@ def create_job(
     session.add(job)
     session.flush()
     credits.charge(session, job, 1)
-    if schedule:
-        schedule_step(session, job, "jobs.generation:submit", "generation")
+    session.commit()
+    return job
+
+
+def start_try_on(session: Any, rsps: responses.RequestsMock, on_technical_failure: str | None = None) -> GenerationJob:
+    """A charged try-on job started by the engine's first step, as `service.create_job` does:
+    a ready catalog model with a portrait, and a garment image the start step downloads."""
+    rsps.get(GARMENT_URL, body=png_bytes((20, 120, 40)), content_type="image/png")
+    inputs: dict[str, Any] = {"garment_image_url": GARMENT_URL, "num_images": 1}
+    if on_technical_failure is not None:
+        inputs["on_technical_failure"] = on_technical_failure
+    job = create_job(session, inputs=inputs, catalog_model=True)
+    cm = session.get(CatalogModel, job.catalog_model_id)
+    cm.status = CatalogModelStatus.READY
+    store_image(session, job.shop_id, AssetKind.PORTRAIT, png_bytes((180, 160, 150)), catalog_model_id=cm.id)
+    schedule_step(session, job, START_STEP, "generation")
     session.commit()
     return job
 
@@ -129,7 +145,7 @@ def test_pipeline_errors_retry_then_fall_back(app: Flask, session: Any, mocked_r
     run = mocked_responses.post(f"{FASHN_URL}/run", json=fixture("fashn", "run"))
     mocked_responses.get(f"{FASHN_URL}/status/{FID}", json=fixture("fashn", "status_failed_pipeline"))
     fal_submit = fal_succeeds(mocked_responses)
-    job = create_job(session)
+    job = start_try_on(session, mocked_responses)
 
     drain(app, include_future=True)
 
@@ -146,7 +162,9 @@ def test_pipeline_errors_retry_then_fall_back(app: Flask, session: Any, mocked_r
     assert all(t.error_kind == "technical" for t in tasks[:3])
     assert tasks[3].upstream_id == "764cabcf-b745-4b3e-ae38-1200304cf45b"
     assert job.attempts == 4
-    [asset] = session.scalars(select(Asset).where(Asset.job_id == job.id)).all()
+    [garment] = session.scalars(select(Asset).where(Asset.job_id == job.id, Asset.kind == AssetKind.GARMENT)).all()
+    [asset] = session.scalars(select(Asset).where(Asset.job_id == job.id, Asset.kind == AssetKind.TRY_ON)).all()
+    assert garment.id == job.inputs["garment_asset_id"]  # the start step stored the garment it sent
     assert asset.kind == AssetKind.TRY_ON and (asset.width, asset.height) == (864, 1296)
     assert job.outputs["asset_ids"] == [asset.id]
     assert job.credits_refunded == 0
@@ -158,7 +176,7 @@ def test_pipeline_errors_retry_then_fall_back(app: Flask, session: Any, mocked_r
 def test_primary_5xx_on_submit_falls_back(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     run = mocked_responses.post(f"{FASHN_URL}/run", status=503, json=fixture("fashn", "error_500"))
     fal_succeeds(mocked_responses)
-    job = create_job(session)
+    job = start_try_on(session, mocked_responses)
 
     drain(app, include_future=True)
 
@@ -173,7 +191,7 @@ def test_content_error_never_falls_back(app: Flask, session: Any, mocked_respons
     run = mocked_responses.post(f"{FASHN_URL}/run", json=fixture("fashn", "run"))
     mocked_responses.get(f"{FASHN_URL}/status/{FID}", json=fixture("fashn", "status_failed_pose"))
     fal_submit = fal_succeeds(mocked_responses)
-    job = create_job(session)
+    job = start_try_on(session, mocked_responses)
 
     drain(app, include_future=True)
 
@@ -190,7 +208,7 @@ def test_content_error_never_falls_back(app: Flask, session: Any, mocked_respons
 def test_configuration_error_fails_fast(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     run = mocked_responses.post(f"{FASHN_URL}/run", status=401, json=fixture("fashn", "error_401"))
     fal_submit = fal_succeeds(mocked_responses)
-    job = create_job(session)
+    job = start_try_on(session, mocked_responses)
 
     drain(app, include_future=True)
 
@@ -203,7 +221,7 @@ def test_configuration_error_fails_fast(app: Flask, session: Any, mocked_respons
 def test_on_technical_failure_fail_means_no_retry_no_fallback(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     run = mocked_responses.post(f"{FASHN_URL}/run", status=500, json=fixture("fashn", "error_500"))
     fal_submit = fal_succeeds(mocked_responses)
-    job = create_job(session, inputs={**TRY_ON_INPUTS, "on_technical_failure": "fail"})
+    job = start_try_on(session, mocked_responses, on_technical_failure="fail")
 
     drain(app, include_future=True)
 
@@ -216,7 +234,7 @@ def test_on_technical_failure_fail_means_no_retry_no_fallback(app: Flask, sessio
 def test_on_technical_failure_retry_never_falls_back(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     run = mocked_responses.post(f"{FASHN_URL}/run", status=500, json=fixture("fashn", "error_500"))
     fal_submit = fal_succeeds(mocked_responses)
-    job = create_job(session, inputs={**TRY_ON_INPUTS, "on_technical_failure": "retry"})
+    job = start_try_on(session, mocked_responses, on_technical_failure="retry")
 
     drain(app, include_future=True)
 
@@ -228,7 +246,7 @@ def test_on_technical_failure_retry_never_falls_back(app: Flask, session: Any, m
 def test_fallback_failing_too_fails_the_job_once(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     mocked_responses.post(f"{FASHN_URL}/run", status=500, json=fixture("fashn", "error_500"))
     fal_submit = mocked_responses.post(f"{FAL_URL}/fal-ai/fashn/tryon/v1.6", status=502, body="bad gateway")
-    job = create_job(session)
+    job = start_try_on(session, mocked_responses)
 
     drain(app, include_future=True)
 
@@ -240,7 +258,7 @@ def test_fallback_failing_too_fails_the_job_once(app: Flask, session: Any, mocke
 
 
 def test_quota_backs_off_by_retry_after(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
-    job = create_job(session, schedule=False)
+    job = create_job(session)
     mocked_responses.post(f"{FASHN_URL}/run", status=429, headers={"Retry-After": "42"}, json=fixture("fashn", "error_429_rate_limit"))
     runner = ProviderRunner(app.config["STUDIO_SETTINGS"], _loader())
     advance = runner.start(session, job)
@@ -249,7 +267,7 @@ def test_quota_backs_off_by_retry_after(app: Flask, session: Any, mocked_respons
 
 
 def test_poll_failures_are_rescheduled_not_task_failures(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
-    job = create_job(session, schedule=False)
+    job = create_job(session)
     mocked_responses.post(f"{FASHN_URL}/run", json=fixture("fashn", "run"))
     status = mocked_responses.get(f"{FASHN_URL}/status/{FID}", status=503, body="busy")
     runner = ProviderRunner(app.config["STUDIO_SETTINGS"], _loader())
@@ -267,13 +285,11 @@ def test_poll_failures_are_rescheduled_not_task_failures(app: Flask, session: An
 
 
 def _loader():  # type: ignore[no-untyped-def]
-    from jobs.generation import request_from_job
-
     return request_from_job
 
 
 def test_a_submitted_task_is_polled_never_resubmitted(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
-    job = create_job(session, schedule=False)
+    job = create_job(session)
     run = mocked_responses.post(f"{FASHN_URL}/run", json=fixture("fashn", "run"))
     status = mocked_responses.get(f"{FASHN_URL}/status/{FID}", json=fixture("fashn", "status_processing"))
     runner = ProviderRunner(app.config["STUDIO_SETTINGS"], _loader())
@@ -289,7 +305,7 @@ def test_a_submitted_task_is_polled_never_resubmitted(app: Flask, session: Any, 
 def test_an_unrecorded_submit_is_resent_with_the_same_idempotency_key(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
     job = create_job(
         session, provider="studio", config={"base_url": STUDIO_URL}, fallback=None, workflow="model-generator",
-        inputs={"operation": "model-generation"}, catalog_model=True, schedule=False,
+        inputs={"operation": "model-generation"}, catalog_model=True,
     )
     # A crash after the row was written but before the upstream id was recorded.
     session.add(ProviderTask(job_id=job.id, provider="studio", role="primary", operation="model-generation", attempt=1))
@@ -308,7 +324,7 @@ def test_an_unrecorded_submit_is_resent_with_the_same_idempotency_key(app: Flask
 
 
 def test_photogpt_training_is_polled_every_five_minutes_without_a_worker(app: Flask, session: Any, mocked_responses: responses.RequestsMock) -> None:
-    shop_job = create_job(session, schedule=False)  # a shop to own the reference photos
+    shop_job = create_job(session)  # a shop to own the reference photos
     refs = []
     for i in range(12):
         asset = store_image(session, shop_job.shop_id, "portrait", png_bytes((i * 10, 80, 90), (64, 96)))
@@ -322,7 +338,7 @@ def test_photogpt_training_is_polled_every_five_minutes_without_a_worker(app: Fl
     )
     session.add(job)
     session.flush()
-    schedule_step(session, job, "jobs.generation:submit", "generation")
+    schedule_step(session, job, START_STEP, "generation")
     session.commit()
 
     MID = "mdl_5f2b9c1e"
