@@ -7,8 +7,9 @@ the resampler have real detail to work on) is normalised to Shopify's limits (�
 ≤ 20 MP → 4472×2981) and to a 2048 px review size, as JPEG quality 90, by
 
 * `studio`: `shopify_app.images.normalize.normalize_image` (one decode, DCT-domain draft when it
-  applies, the big resize in bands on worker threads, the review copy from the full image by
-  reduce() and one short resize, both encodes concurrent);
+  applies, the big resize in bands on worker threads, each band started as soon as the decoder
+  has produced the rows it reads, the review copy from the full image by reduce() and one short
+  resize, both encodes concurrent);
 * `naive`: for each output, `Image.open`, `.convert("RGB")`, `.resize(size, LANCZOS)`, save.
 
 Each pipeline runs in its own subprocess, so peak memory is that process's high-water mark

@@ -19,8 +19,12 @@ Why it is fast (bench/images.py measures it against a naive open/convert/resize 
 * the big resize is split into horizontal bands (`resize(box=...)`, which samples across band
   edges so the result is seamless) run on a pool of threads, each band pasted into the output
   as soon as it is done: Pillow releases the GIL while resampling, pasting and encoding;
-* the work the decoder cannot share is overlapped with it: the source hash and allocating
-  (and faulting in) the output images run on the otherwise idle worker meanwhile;
+* the big resize does not wait for the decoder: for an RGB JPEG (the usual product photo) the
+  file is decoded in this thread while each band is resized on a worker as soon as the source
+  rows it reads are decoded (`shopify_app.images.streaming`), so the decode, the longest serial
+  step, overlaps the resize instead of preceding it;
+* the other work the decoder cannot share is overlapped with it too: the source hash and
+  allocating (and faulting in) the output images run on a worker meanwhile;
 * the full image is encoded on a worker while the review copy is finished and encoded;
 * orientation and colour conversion run on the (smaller) outputs, not the source;
 * the source pixels are released as soon as the resize is done, and no band, assembled copy
@@ -44,7 +48,8 @@ from typing import Any, TypeVar
 from PIL import Image, ImageCms
 
 from shopify_app.images.errors import InvalidImage
-from shopify_app.images.validate import MAX_PIXELS, decode, open_image
+from shopify_app.images.streaming import can_decode_in_rows, decode_in_rows
+from shopify_app.images.validate import MAX_PIXELS, decode, decoding_errors, open_image
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,9 @@ REVIEW_REDUCING_GAP = 1.0
 # Below this many source pixels threads cost more than they save.
 PARALLEL_MIN_PIXELS = 4_000_000
 BANDS_PER_WORKER = 4
+# Finer while decoding: the first band waits for fewer rows, and the last one, which can only
+# start when the decoder is done, leaves less work after it.
+STREAMING_BANDS_PER_WORKER = 8
 BAND_MIN_ROWS = 64
 # Under a 2× shrink: HAMMING (a Hamming-windowed sinc, one source pixel of support per output
 # pixel) rather than BICUBIC (two). See `_filter_for` for what that costs in quality.
@@ -167,23 +175,37 @@ def normalize_image(
             # The outputs are allocated (and their pages faulted in) on an idle worker while
             # the decoder runs, instead of after it.
             early_targets = pool.submit(_Targets.allocate, image.mode, full_size, review_k)
-        decoded_mode = image.mode
-        decode(image)
-        image = _working_mode(image)
-        orientation = _orientation(image)
-        transform = _srgb_transform(image)
-
-        if banded:
-            if early_targets is not None and image.mode == decoded_mode:
-                targets = early_targets.result()
-            else:  # a mode _working_mode changed (palette, alpha, 16-bit): allocate now
-                targets = _Targets.allocate(image.mode, full_size, review_k)
+        if banded and early_targets is not None and _reduce_factor(image.size, full_size, FULL_REDUCING_GAP) == 1 \
+                and can_decode_in_rows(image):
+            # The common case (a big RGB JPEG): the bands are resized while the rest of the
+            # file is still being decoded, each as soon as the rows it reads are done.
+            resize = _BandedResize(
+                image, full_size, _filter_for(min(image.width / full_size[0], image.height / full_size[1])),
+                pool, STREAMING_BANDS_PER_WORKER * workers, early_targets.result(),
+            )
             del early_targets
-            full, review_base = _shrink_in_bands(image, full_size, pool, workers, targets)
-            del targets
+            with decoding_errors():
+                decode_in_rows(image, data, resize.source_rows(), resize.submit_through)
+            full, review_base = resize.result()
+            del resize
+            orientation, transform = _orientation(image), _srgb_transform(image)
         else:
-            full = _shrink(image, full_size, FULL_REDUCING_GAP)
-            review_base = full
+            decoded_mode = image.mode
+            decode(image)
+            image = _working_mode(image)
+            orientation = _orientation(image)
+            transform = _srgb_transform(image)
+            if banded:
+                if early_targets is not None and image.mode == decoded_mode:
+                    targets = early_targets.result()
+                else:  # a mode _working_mode changed (palette, alpha, 16-bit): allocate now
+                    targets = _Targets.allocate(image.mode, full_size, review_k)
+                del early_targets
+                full, review_base = _shrink_in_bands(image, full_size, pool, workers, targets)
+                del targets
+            else:
+                full = _shrink(image, full_size, FULL_REDUCING_GAP)
+                review_base = full
         del image  # the decoded source is the biggest buffer: gone before the encodes
         # The full image is encoded on a worker while the review copy is finished here.
         full_done = pool.submit(_finish, full, transform, orientation)
@@ -334,6 +356,77 @@ def band_cuts(height: int, bands: int, multiple: int = 1) -> list[int]:
     return [*cuts, height]
 
 
+# How far each output row reaches into the source, in source rows per unit of scale (Pillow's
+# filter supports, Resample.c); a band needs that much beyond its own rows.
+_FILTER_SUPPORT = {
+    Image.Resampling.BOX: 0.5, Image.Resampling.BILINEAR: 1.0, Image.Resampling.HAMMING: 1.0,
+    Image.Resampling.BICUBIC: 2.0, Image.Resampling.LANCZOS: 3.0,
+}
+
+
+class _BandedResize:
+    """`image.resize(size, resample)` computed as horizontal bands on `pool` (Pillow releases
+    the GIL while resampling and pasting), each band pasted into `targets.full` as soon as it is
+    done and, with `targets.reduce_by` > 1, its reduce() pasted into `targets.reduced`.
+
+    Bands can be submitted while the source is still being decoded (`submit_through`, with
+    `source_rows` saying how many source rows each band reads), or all at once by `result`.
+
+    `box` puts every band on the sample grid of one whole-image resize, and Pillow takes the
+    filter's support from the whole source, so the bands join without a seam. They are not
+    always bit-identical to one call: recent Pillow decides per call which of the two passes
+    runs first (python-pillow/Pillow#9549), a band's shape can tip that decision, and the 8-bit
+    intermediate then rounds differently. With HAMMING that is at most 1 level; with kernels
+    that overshoot (BICUBIC, LANCZOS) clipping the intermediate can differ more on hard edges,
+    ≈ 54 dB PSNR against one call on the benchmark image (tests/images/test_bands.py).
+    reduce() has no overlap between blocks, so the per-band reduces join exactly.
+
+    Bands write disjoint rows of the targets, which is what makes the concurrent pastes safe;
+    nothing else may use those images until `result` returns.
+    """
+
+    def __init__(self, image: Image.Image, size: tuple[int, int], resample: Image.Resampling,
+                 pool: Executor, bands: int, targets: _Targets):
+        if targets.full.size != size or targets.full.mode != image.mode:
+            raise ValueError(f"target is {targets.full.mode} {targets.full.size}, expected {image.mode} {size}")
+        self.image = image
+        self.size = size
+        self.resample = resample
+        self.pool = pool
+        self.targets = targets
+        self.cuts = band_cuts(size[1], bands, targets.reduce_by)
+        self.scale_y = image.height / size[1]
+        self._futures: list[Future[None]] = []
+
+    def source_rows(self) -> list[int]:
+        """For each band, how many rows from the top of the source it reads (rounded up, plus
+        one row to spare against floating-point edge cases)."""
+        reach = _FILTER_SUPPORT.get(self.resample, 3.0) * max(self.scale_y, 1.0)
+        return [min(self.image.height, math.ceil(bottom * self.scale_y + reach) + 1) for bottom in self.cuts[1:]]
+
+    def submit_through(self, band: int) -> None:
+        """Submit every band up to `band` (inclusive) not yet submitted."""
+        while len(self._futures) <= band:
+            i = len(self._futures)
+            self._futures.append(self.pool.submit(self._band, self.cuts[i], self.cuts[i + 1]))
+
+    def result(self) -> tuple[Image.Image, Image.Image]:
+        """The full image and its reduce(reduce_by) (the full image itself when that is 1)."""
+        self.submit_through(len(self.cuts) - 2)
+        for future in self._futures:
+            future.result()  # re-raises a band's failure
+        reduced = self.targets.reduced
+        return self.targets.full, reduced if reduced is not None else self.targets.full
+
+    def _band(self, top: int, bottom: int) -> None:
+        box = (0.0, top * self.scale_y, float(self.image.width), bottom * self.scale_y)
+        part = self.image.resize((self.size[0], bottom - top), self.resample, box=box)
+        self.targets.full.paste(part, (0, top))
+        if self.targets.reduced is not None:
+            k = self.targets.reduce_by
+            self.targets.reduced.paste(part.reduce(k), (0, top // k))
+
+
 def resize_in_bands(
     image: Image.Image,
     size: tuple[int, int],
@@ -345,43 +438,18 @@ def resize_in_bands(
     reduce_by: int = 1,
     reduced_into: Image.Image | None = None,
 ) -> tuple[Image.Image, Image.Image | None]:
-    """`image.resize(size, resample)` computed as horizontal bands on `pool` (Pillow releases
-    the GIL while resampling and pasting), each band pasted into `into` as soon as it is done
-    and, with `reduce_by` > 1, its reduce(reduce_by) pasted into `reduced_into`. Returns both.
-
-    `box` puts every band on the sample grid of one whole-image resize, and Pillow takes the
-    filter's support from the whole source, so the bands join without a seam. They are not
-    always bit-identical to one call: recent Pillow decides per call which of the two passes
-    runs first (python-pillow/Pillow#9549), a band's shape can tip that decision, and the 8-bit
-    intermediate then rounds differently. With HAMMING that is at most 1 level; with kernels
-    that overshoot (BICUBIC, LANCZOS) clipping the intermediate can differ more on hard edges,
-    ≈ 54 dB PSNR against one call on the benchmark image (tests/images/test_bands.py).
-    reduce() has no overlap between blocks, so the per-band reduces join exactly.
-
-    Bands write disjoint rows of `into`/`reduced_into`, which is what makes the concurrent
-    pastes safe; nothing else may use those images until this returns.
-    """
+    """`image.resize(size, resample)` computed as `bands` horizontal bands on `pool` (see
+    `_BandedResize`), pasted into `into` (allocated when not given) and, with `reduce_by` > 1,
+    its reduce(reduce_by) into `reduced_into`. Returns both (None for the second when
+    `reduce_by` is 1)."""
     width, height = size
     if into is None:
         into = Image.new(image.mode, size, None)  # uninitialised: every row is pasted over
     if reduce_by > 1 and reduced_into is None:
         reduced_into = Image.new(image.mode, (-(-width // reduce_by), -(-height // reduce_by)), None)
-    if into.size != size or into.mode != image.mode:
-        raise ValueError(f"target is {into.mode} {into.size}, expected {image.mode} {size}")
-    cuts = band_cuts(height, bands, reduce_by)
-    scale_y = image.height / height
-
-    def band(top: int, bottom: int) -> None:
-        box = (0.0, top * scale_y, float(image.width), bottom * scale_y)
-        part = image.resize((width, bottom - top), resample, box=box)
-        into.paste(part, (0, top))
-        if reduced_into is not None:
-            reduced_into.paste(part.reduce(reduce_by), (0, top // reduce_by))
-
-    futures = [pool.submit(band, top, bottom) for top, bottom in itertools.pairwise(cuts)]
-    for future in futures:
-        future.result()  # re-raises a band's failure
-    return into, reduced_into
+    targets = _Targets(full=into, reduced=reduced_into if reduce_by > 1 else None, reduce_by=reduce_by)
+    full, reduced = _BandedResize(image, size, resample, pool, bands, targets).result()
+    return full, (reduced if reduce_by > 1 else None)
 
 
 def _shrink_in_bands(
@@ -397,11 +465,7 @@ def _shrink_in_bands(
     resample = _filter_for(min(image.width / size[0], image.height / size[1]))
     # Several bands per thread: a band that lands on a busy core holds up less of the whole,
     # and fewer band buffers are alive at once.
-    full, reduced = resize_in_bands(
-        image, size, resample, pool, BANDS_PER_WORKER * workers,
-        into=targets.full, reduce_by=targets.reduce_by, reduced_into=targets.reduced,
-    )
-    return full, reduced if reduced is not None else full
+    return _BandedResize(image, size, resample, pool, BANDS_PER_WORKER * workers, targets).result()
 
 
 def _finish(image: Image.Image, transform: Any, orientation: int) -> EncodedImage:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -69,10 +71,17 @@ def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 def decode(image: Image.Image) -> None:
     """Load the pixels of an opened image; a truncated or corrupt file raises InvalidImage."""
+    with decoding_errors():
+        image.load()
+
+
+@contextmanager
+def decoding_errors() -> Iterator[None]:
+    """Turn a decoder's failure inside the block into InvalidImage (truncated or corrupt)."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # a process-wide switch some libraries flip
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on; truncated images would pass")
     try:
-        image.load()
+        yield
     except OSError as exc:
         if "truncated" in str(exc).lower():
             raise InvalidImage("the image file is truncated (incomplete download?)", code="truncated") from None
