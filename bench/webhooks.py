@@ -16,7 +16,8 @@ What it does, all on loopback:
    small machine where the generator shares the cores with the server).
 4. Offers the same bytes to a bare Flask app (one route answering 200) under the same gunicorn
    configuration.
-5. Prints throughput, p50/p99 latency and server CPU per request for both, then the open-loop
+5. Prints throughput, p50/p99 latency and server CPU per request for both (for the webhook
+   endpoint also the CPU of the PostgreSQL backends serving the scratch database), then the open-loop
    latency of the webhook endpoint at `--rate` requests/s offered (latency measured from each
    request's scheduled send time, so a stall is not hidden by the generator waiting).
 6. Checks that every unique delivery was recorded once and enqueued once, and that duplicates
@@ -207,6 +208,7 @@ class RunResult:
     statuses: dict[int, int]
     server_cpu_seconds: float
     server_system_seconds: float  # the kernel's share (sockets, thread switches)
+    database_cpu_seconds: float = 0.0  # the scratch database's PostgreSQL backends
 
     @property
     def throughput(self) -> float:
@@ -220,7 +222,8 @@ class RunResult:
         return (f"{self.name:<22} {self.requests:>6} req in {self.seconds:6.2f} s  "
                 f"{self.throughput:8.0f} req/s   p50 {self.pct(50):6.2f} ms   p99 {self.pct(99):7.2f} ms   "
                 f"server CPU {1000 * self.server_cpu_seconds / self.requests:5.3f} ms/req "
-                f"(system {1000 * self.server_system_seconds / self.requests:5.3f})   "
+                f"(system {1000 * self.server_system_seconds / self.requests:5.3f}, "
+                f"database {1000 * self.database_cpu_seconds / self.requests:5.3f})   "
                 f"statuses {dict(sorted(self.statuses.items()))}")
 
 
@@ -337,12 +340,52 @@ def tree_cpu(parent: psutil.Process) -> tuple[float, float]:
     return user, system
 
 
-def measure(name: str, server: psutil.Process, coro_factory) -> RunResult:
+def database_backends(admin_url: str | None, database: str | None) -> list[psutil.Process]:
+    """The PostgreSQL backends connected to `database` (the server's own connections to it)."""
+    if not admin_url or not database:
+        return []
+    engine = create_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> "
+                                     "pg_backend_pid()"), {"name": database}).scalars().all()
+    finally:
+        engine.dispose()
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    return procs
+
+
+def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out[proc.pid] = times.user + times.system
+    return out
+
+
+def measure(name: str, server: psutil.Process, coro_factory, admin_url: str | None = None,
+            database: str | None = None) -> RunResult:
+    """Runs the load; CPU of gunicorn's processes and, when `database` is given, of the
+    PostgreSQL backends serving it (local: psutil reads them; backends that come and go
+    during the run are missed, the server's pooled connections stay)."""
+    backends = database_backends(admin_url, database)
+    db_before = _cpu(backends)
     user_before, system_before = tree_cpu(server)
     seconds, latencies, statuses = asyncio.run(coro_factory())
     user_after, system_after = tree_cpu(server)
+    db_after = _cpu(backends)
+    db_seconds = sum(db_after[pid] - db_before[pid] for pid in db_after if pid in db_before)
     return RunResult(name, len(latencies), seconds, latencies, statuses,
-                     user_after - user_before + system_after - system_before, system_after - system_before)
+                     user_after - user_before + system_after - system_before, system_after - system_before,
+                     db_seconds)
 
 
 def _gunicorn_config(env: dict[str, str]) -> dict[str, object]:
@@ -508,10 +551,12 @@ def main() -> int:
 
         with gunicorn("app:app", studio_port, env, config["workers"]) as server:
             asyncio.run(closed_loop(studio_port, warmup, args.connections))
-            studio = measure("POST /webhooks", server, lambda: closed_loop(studio_port, offered, args.connections))
+            studio = measure("POST /webhooks", server, lambda: closed_loop(studio_port, offered, args.connections),
+                             args.pg_admin_url, args.pg_database)
             time.sleep(1)
             paced_result = measure(f"webhooks @ {args.rate:.0f} req/s", server,
-                                   lambda: open_loop(studio_port, paced, args.rate, args.connections))
+                                   lambda: open_loop(studio_port, paced, args.rate, args.connections),
+                                   args.pg_admin_url, args.pg_database)
 
         print()
         for result in (studio, bare, paced_result):
