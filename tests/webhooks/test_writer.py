@@ -302,3 +302,29 @@ def test_batch_jobs_are_exactly_what_rq_enqueue_writes(app) -> None:
     assert (job.func_name, job.args, job.kwargs, job.origin, job.get_status()) == \
         (PROCESS_DELIVERY, (7,), {}, "webhooks", "queued")
     assert job.enqueued_at is not None and job.created_at is not None
+
+
+def test_every_job_of_a_batch_is_what_rq_enqueue_writes(app) -> None:
+    """The script writes one hash per job from fields shared by the batch: each one must still be
+    RQ's own, in order, with nothing left over from its neighbour."""
+    queue = get_broker(app).queue("webhooks")
+    redis = queue.connection
+    ids = [7, 8, 1234567]
+    by_rq = {}
+    for delivery_id in ids:
+        queue.enqueue(PROCESS_DELIVERY, delivery_id, job_id=rq_job_id(delivery_id))
+        by_rq[delivery_id] = redis.hgetall(f"rq:job:{rq_job_id(delivery_id)}")
+    listed_by_rq = redis.lrange(queue.key, 0, -1)
+    redis.flushdb()
+
+    _DeliveryJobs(queue).enqueue(ids)
+    assert redis.lrange(queue.key, 0, -1) == listed_by_rq
+    timestamps = {b"created_at", b"enqueued_at"}
+    for delivery_id in ids:
+        ours = redis.hgetall(f"rq:job:{rq_job_id(delivery_id)}")
+        assert {k: v for k, v in ours.items() if k not in timestamps} == \
+            {k: v for k, v in by_rq[delivery_id].items() if k not in timestamps}
+        assert set(ours) == set(by_rq[delivery_id])
+        job = queue.fetch_job(rq_job_id(delivery_id))
+        assert (job.func_name, job.args, job.get_status()) == (PROCESS_DELIVERY, (delivery_id,), "queued")
+    assert len(redis.keys("rq:job:*")) == len(ids)
