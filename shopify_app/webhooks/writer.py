@@ -36,6 +36,7 @@ import atexit
 import dataclasses
 import datetime as dt
 import functools
+import json
 import logging
 import os
 import queue
@@ -76,8 +77,11 @@ def rq_job_id(delivery_id: int) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """A verified delivery, ready to record. `payload` is the body's JSON text exactly as
-    received (already checked to be JSON the database accepts), or None when it is not JSON."""
+    """A verified delivery, ready to record. `payload` is the body's text exactly as received, or
+    None. The writer stores it as JSON when it is JSON the database accepts, else NULL (the
+    handler job then skips the delivery): PostgreSQL's own `CAST(… AS JSON)` decides (a row it
+    refuses is written again with a NULL payload, see `_write`), SQLite's rows are checked here
+    (`_json_or_none`), so a body is parsed once, not once in Python and again in the database."""
 
     webhook_id: str
     topic: str
@@ -226,7 +230,8 @@ class DeliveryWriter:
         try:
             new_ids = self._insert(rows)
         except Exception as exc:  # noqa: BLE001 - any database error: 503, never a false 200
-            if len(rows) == 1 or self._statements.is_connection_error(exc):
+            alone = len(rows) == 1
+            if self._statements.is_connection_error(exc) or (alone and not self._payload_refused(rows[0], exc)):
                 log.error("could not record %d webhook deliveries: %s", len(rows), _first_line(exc))
                 for ticket in batch:
                     ticket.resolve(error=exc)
@@ -235,7 +240,7 @@ class DeliveryWriter:
             new_ids = {}
             for row in rows:
                 try:
-                    new_ids.update(self._insert([row]))
+                    new_ids.update(self._insert_one(row, exc if alone else None))
                 except Exception as row_exc:  # noqa: BLE001 - as above, for one row
                     log.error("could not record webhook delivery %s: %s", row.webhook_id, _first_line(row_exc))
                     failed[row.webhook_id] = row_exc
@@ -251,6 +256,24 @@ class DeliveryWriter:
                 ticket.resolve(new_ids.get(webhook_id))
             else:
                 ticket.resolve(None)
+
+    def _insert_one(self, row: Delivery, error: Exception | None = None) -> dict[str, int]:
+        """One row alone (its batch failed; `error`: how it already failed alone). A body the
+        database refuses as JSON (not JSON, NaN, Infinity, a NUL…) is recorded with a
+        NULL payload, as a non-JSON body is."""
+        if error is None:
+            try:
+                return self._insert([row])
+            except Exception as exc:  # noqa: BLE001 - re-raised unless it is the payload
+                error = exc
+        if not self._payload_refused(row, error):
+            raise error
+        return self._insert([dataclasses.replace(row, payload=None)])
+
+    def _payload_refused(self, row: Delivery, exc: Exception) -> bool:
+        # A data exception (SQLSTATE class 22) of a row that has a payload: the other columns
+        # are plain text and a timestamp, so the JSON cast is what refused it.
+        return row.payload is not None and self._statements.is_data_error(exc)
 
     def _insert(self, rows: Sequence[Delivery]) -> dict[str, int]:
         """INSERT the rows and commit; returns {webhook_id: id} for the rows that were new."""
@@ -401,6 +424,22 @@ class _DeliveryJobs:
         self._script(keys=keys, args=argv, client=queue.connection)
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_or_none(text: str | None) -> str | None:
+    """SQLite's check (it stores any text in a JSON column): the text when it is JSON, else None.
+    NaN/Infinity, which Python accepts but JSON (and PostgreSQL) do not, count as not JSON."""
+    if text is None:
+        return None
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+    return text
+
+
 def _first_line(exc: BaseException) -> str:
     # A database error's detail can quote the whole row, payload included: not for the logs.
     lines = str(exc).splitlines()
@@ -417,6 +456,7 @@ class _Statements:
             raise RuntimeError(f"the webhook writer supports PostgreSQL and SQLite, not {self.dialect_name}")
         dbapi = dialect.loaded_dbapi
         self._connection_errors = (dbapi.OperationalError, dbapi.InterfaceError)
+        self._data_error = dbapi.DataError
         table = WebhookDelivery.__table__
         self.table = table.name
         # The column types' own bind conversion (e.g. UTCDateTime on SQLite), as the ORM would do.
@@ -425,6 +465,9 @@ class _Statements:
 
     def is_connection_error(self, exc: BaseException) -> bool:
         return isinstance(exc, self._connection_errors)
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._data_error)
 
     def insert(self, count: int) -> tuple[str, Callable[[Sequence[Delivery]], list[Any]]]:
         if self.dialect_name == "postgresql":
@@ -465,7 +508,7 @@ class _Statements:
         convert = self._received_at
         for row in rows:
             params += (row.webhook_id, row.topic, row.shop_domain, row.api_version, row.triggered_at,
-                       row.payload, convert(row.received_at))
+                       _json_or_none(row.payload), convert(row.received_at))
         return params
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one instance per engine, bounded

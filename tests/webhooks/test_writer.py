@@ -5,6 +5,7 @@ deliveries queue up, so the next batch's contents are known exactly."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -192,6 +193,26 @@ def test_a_row_the_database_refuses_fails_alone(app, session, writer, held, monk
     assert isinstance(results[0], DeliveryNotRecorded)
     rows = _rows(session)
     assert results[1] == rows["fine"] and "poison" not in rows
+    assert _queued_ids(app) == sorted(rows.values())
+
+
+@pytest.mark.parametrize("payload", ['{"price": NaN}', "[1,", "{'title': 'single quotes'}", '{"a": 1} 2', '\ufeff{}',
+                                     "nul\x00"])
+def test_a_payload_that_is_not_json_in_a_batch_is_recorded_null_beside_its_neighbours(
+        app, session, writer, held, payload: str) -> None:
+    """PostgreSQL (on SQLite, the writer) decides what is JSON; a refused payload is
+    recorded as NULL — never a 503 for a delivery the app signed — and its batch neighbours keep
+    theirs; every new row gets its one job."""
+    recorder = Recorder(writer)
+    recorder.start(0, delivery("odd", payload=payload))
+    recorder.start(1, delivery("fine"))
+    held(2)
+    results = recorder.join()
+    rows = _rows(session)
+    assert results == {0: rows["odd"], 1: rows["fine"]}
+    session.rollback()
+    payloads = dict(session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.payload)).all())
+    assert payloads["odd"] is None and payloads["fine"] == json.loads(BODY)
     assert _queued_ids(app) == sorted(rows.values())
 
 
