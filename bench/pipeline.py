@@ -11,29 +11,39 @@ What it does, all on loopback:
    copy of a catalog product with its photo), an installed shop with credits, a null-latency
    `local` generation model, and a catalog model made by the model-generator workflow.
 2. For 1 and then 2 workers: starts that many worker processes (`bench/pipeline.py --worker`:
-   the app's own `run_worker` with RQ's scheduler, the webhooks/generation/media queues — the
-   second worker with media before generation — and RQ's non-forking SimpleWorker), creates one
-   direct-publish catalog shoot over N fresh products, and measures from the shoot's creation to
-   the last product's media READY on the dev shop.
+   the app's own `run_worker` exactly as `flask studio worker` runs it — its default worker class
+   `jobs.runtime.StudioWorker`, RQ's scheduler on, the webhooks/generation/media queues, the
+   second worker with media before generation), creates one direct-publish catalog shoot over N
+   fresh products, and measures from the shoot's creation to the last product's media READY on
+   the dev shop.
 3. Each worker process is instrumented and reports, when stopped:
-   - time inside each RQ job (RQ's own bookkeeping around it included),
+   - the whole process's CPU time from the moment it starts working to its stop (every thread:
+     RQ's dequeue loop, heartbeats, registries; and its RQ scheduler child process, which moves
+     scheduled steps onto the queues): the overhead target is judged on this figure,
+   - time inside each RQ job (RQ's bookkeeping around the job function included),
    - time in the provider (the local renderer's submit/poll/fetch, its PNG/JPEG encoding included),
    - time in image encoding (image intake's `normalize_image`, the publish step's `_image_bytes`),
    - time in automatic evaluation, and time inside the dev shop (the in-process stand-in for
      Shopify: its GraphQL, staged uploads and product photos),
-   - each both as wall time and as the worker thread's CPU time (`time.thread_time`): on a
-     small, shared machine wall time also counts the time the worker waited for a core,
+   - each both as wall time and as the worker process's CPU time (`time.process_time`: every
+     thread, so image intake's resize threads count as encoding): on a small, shared machine
+     wall time also counts the time the worker waited for a core,
    - Admin GraphQL operations by name, database round trips (SQLAlchemy `before_cursor_execute`,
      plus COMMIT/ROLLBACK), and Redis round trips (every `send_packed_command`: one per command,
      one per pipeline).
-4. Prints products/s, overhead per product (job time not spent in the provider, image encoding,
-   evaluation or the dev shop; wall and CPU), Admin calls per product (status polls apart), and database and
+4. Prints products/s, overhead per product (time not spent in the provider, image encoding,
+   evaluation or the dev shop: of the jobs, wall and CPU, and of the whole worker processes, CPU),
+   Admin calls per product (status polls apart), and database and
    Redis round trips per product; then checks that every product has its images READY exactly
    once and that no credit was refunded.
 
 Targets (issue 5): ≤ 3 Admin GraphQL calls per product for up to 4 images (status polls apart),
 overhead ≤ 30 ms per product, 2 workers ≥ 1.7× the throughput of 1. Reported, not enforced (the
 machine decides); exits non-zero when a correctness check fails.
+
+BENCH_PROFILE=1 writes a cProfile of each worker beside its counters (BENCH_PROFILE=cpu times it
+by the thread's CPU clock instead of the wall clock); BENCH_KEEP=1 keeps them. BENCH_SQL_LOG=FILE
+appends every statement the workers send, with the RQ job function that sent it.
 """
 
 from __future__ import annotations
@@ -85,12 +95,12 @@ class Meter:
             if meter.depth:
                 return func(*args, **kwargs)
             meter.depth += 1
-            start, cpu = time.perf_counter(), time.thread_time()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return func(*args, **kwargs)
             finally:
                 meter.seconds[category] += time.perf_counter() - start
-                meter.seconds[f"cpu:{category}"] += time.thread_time() - cpu
+                meter.seconds[f"cpu:{category}"] += time.process_time() - cpu
                 meter.depth -= 1
 
         wrapper.__wrapped__ = func  # type: ignore[attr-defined]
@@ -99,28 +109,28 @@ class Meter:
 
 def instrument(meter: Meter) -> None:
     import redis.connection
-    from rq import SimpleWorker
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
+    from jobs.runtime import StudioWorker
     from shopify_app.images import normalize
     from shopify_app.providers import local
     from shopify_app.shopify import admin, media, transport
     from shopify_app.workflows import evaluation
 
     # Whole jobs, RQ's bookkeeping included (status, registries, result).
-    original_execute = SimpleWorker.execute_job
+    original_execute = StudioWorker.execute_job
 
     def execute_job(self: Any, job: Any, queue: Any) -> Any:
-        start, cpu = time.perf_counter(), time.thread_time()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return original_execute(self, job, queue)
         finally:
             meter.seconds["jobs"] += time.perf_counter() - start
-            meter.seconds["cpu:jobs"] += time.thread_time() - cpu
+            meter.seconds["cpu:jobs"] += time.process_time() - cpu
             meter.counts["jobs"] += 1
 
-    SimpleWorker.execute_job = execute_job  # type: ignore[method-assign]
+    StudioWorker.execute_job = execute_job  # type: ignore[method-assign]
 
     for name in ("submit_try_on", "submit_model_generation", "poll", "fetch_outputs"):
         setattr(local.LocalProvider, name, meter.timed("provider", getattr(local.LocalProvider, name)))
@@ -154,9 +164,17 @@ def instrument(meter: Meter) -> None:
     admin.AdminClient.query = count_operation("query", admin.AdminClient.query)  # type: ignore[method-assign]
     admin.AdminClient.mutate = count_operation("mutation", admin.AdminClient.mutate)  # type: ignore[method-assign]
 
+    sql_log = open(os.environ["BENCH_SQL_LOG"], "a") if os.environ.get("BENCH_SQL_LOG") else None  # noqa: SIM115
+
     @event.listens_for(Engine, "before_cursor_execute")
-    def _statement(*_args: Any) -> None:
+    def _statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         meter.counts["db_statements"] += 1
+        if sql_log is not None:
+            from rq import get_current_job
+
+            job = get_current_job()
+            sql_log.write(f"{job.func_name if job else '-'}\t{' '.join(statement.split())[:160]}\n")
+            sql_log.flush()
 
     @event.listens_for(Engine, "commit")
     def _commit(*_args: Any) -> None:
@@ -175,9 +193,16 @@ def instrument(meter: Meter) -> None:
     redis.connection.AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
 
 
-def worker_main(stats_path: Path, queues: tuple[str, ...]) -> None:
-    from rq import SimpleWorker
+def process_cpu() -> tuple[float, float, float]:
+    """CPU seconds of this thread, of this process (every thread), and of its reaped children
+    (RQ's scheduler process)."""
+    import resource
 
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.thread_time(), own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def worker_main(stats_path: Path, queues: tuple[str, ...]) -> None:
     from jobs.runtime import run_worker
     from shopify_app import create_app
 
@@ -189,16 +214,22 @@ def worker_main(stats_path: Path, queues: tuple[str, ...]) -> None:
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
 
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time) if os.environ["BENCH_PROFILE"] == "cpu" else cProfile.Profile()
         profile.enable()
+    cpu = process_cpu()
     try:
-        run_worker(app, queues, worker_class=SimpleWorker)
+        # The production worker, as `flask studio worker` runs it (its default worker class).
+        run_worker(app, queues)
     finally:
+        # run_worker has stopped and reaped its scheduler process: its CPU is in RUSAGE_CHILDREN.
+        thread, own, children = (b - a for a, b in zip(cpu, process_cpu(), strict=True))
         if profile is not None:
             profile.disable()
             profile.dump_stats(str(stats_path) + ".prof")
         stats_path.write_text(json.dumps({
-            "seconds": dict(meter.seconds), "counts": dict(meter.counts),
+            "seconds": {**meter.seconds, "cpu:process": own + children, "cpu:main_thread": thread,
+                        "cpu:other_threads": own - thread, "cpu:scheduler": children},
+            "counts": dict(meter.counts),
             "alive_seconds": time.perf_counter() - started,
         }))
 
@@ -396,6 +427,9 @@ def report(label: str, result: dict[str, Any], products: int) -> dict[str, float
     # Waiting for the shop's Admin API bucket is Shopify's pace, not ours: shown apart.
     overhead_ms = 1000 * (seconds["jobs"] - sum(seconds[c] for c in categories) - seconds["admin_waits"]) / products
     overhead_cpu_ms = 1000 * (seconds["cpu:jobs"] - sum(seconds[f"cpu:{c}"] for c in categories)) / products
+    # The whole worker processes: the jobs plus RQ's loop around them (dequeue, heartbeats,
+    # registries) and the scheduler process. This is the figure the target is judged on.
+    process_overhead_ms = 1000 * (seconds["cpu:process"] - sum(seconds[f"cpu:{c}"] for c in categories)) / products
     admin_ops = {k[6:]: v for k, v in counts.items() if k.startswith("admin:")}
     polls = admin_ops.get("MediaStatus", 0)
     non_poll = sum(admin_ops.values()) - polls
@@ -409,7 +443,13 @@ def report(label: str, result: dict[str, Any], products: int) -> dict[str, float
     for name in categories:
         print(f"    {name:<28} {1000 * seconds[name] / products:8.1f} ms  {1000 * seconds[f'cpu:{name}'] / products:8.1f} ms")
     print(f"    {'Admin API bucket waits':<28} {1000 * seconds['admin_waits'] / products:8.1f} ms")
-    print(f"  overhead per product           {overhead_ms:8.1f} ms  {overhead_cpu_ms:8.1f} ms   (target ≤ 30)")
+    print(f"  overhead per product in jobs   {overhead_ms:8.1f} ms  {overhead_cpu_ms:8.1f} ms")
+    print(f"  whole worker processes                    {1000 * seconds['cpu:process'] / products:8.1f} ms   "
+          f"(main thread {1000 * seconds['cpu:main_thread'] / products:.1f}, other threads "
+          f"{1000 * seconds['cpu:other_threads'] / products:.1f}, scheduler process "
+          f"{1000 * seconds['cpu:scheduler'] / products:.1f})")
+    print(f"  overhead per product                      {process_overhead_ms:8.1f} ms   (target ≤ 30: the "
+          "worker processes' CPU not in the provider, encoding, eval or the dev shop)")
     print(f"  Admin GraphQL calls / product  {non_poll / products:8.2f}      (target ≤ 3; status polls apart: "
           f"{polls / products:.2f}; HTTP requests incl. retries {result['http_calls'] / products:.2f})")
     print("    by operation: " + ", ".join(f"{k} {v}" for k, v in sorted(admin_ops.items())))
@@ -423,7 +463,7 @@ def report(label: str, result: dict[str, Any], products: int) -> dict[str, float
     print(f"  Redis round trips / product    {counts['redis_round_trips'] / products:8.1f}      "
           "(RQ's dequeue, heartbeats and registries included)")
     return {"throughput": throughput, "overhead_ms": overhead_ms, "overhead_cpu_ms": overhead_cpu_ms,
-            "admin": non_poll / products}
+            "process_overhead_ms": process_overhead_ms, "admin": non_poll / products}
 
 
 def main() -> None:
