@@ -20,12 +20,15 @@ Failure rules (the database is the truth, Redis the transport):
 - a batch the database refuses fails every request in it with `DeliveryNotRecorded` (503, and
   Shopify retries); when the error is about the data rather than the connection, the rows are
   tried one by one first, so one bad row does not fail its neighbours;
-- an enqueue that fails after the commit is logged and left to the reconciler
-  (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows whose message is gone);
+- an enqueue whose Redis connection is lost is sent once more on a fresh one (the script skips
+  jobs a lost attempt did write, so none is pushed twice); one that still fails is logged and
+  left to the reconciler (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows
+  whose message is gone);
 - a request that waits longer than `timeout` answers 503 — its row may still be committed
   later, and Shopify's retry is then acknowledged as a duplicate.
 
-The SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35, which has
+The writer thread keeps one PostgreSQL and one Redis connection of its own between batches. The
+SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35, which has
 RETURNING and ON CONFLICT): building the same multi-row statement through SQLAlchemy's Core
 costs about six times more CPU per row, and this is the hottest path in the app.
 """
@@ -36,6 +39,7 @@ import atexit
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +51,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.utils import get_call_string, utcformat
@@ -206,6 +213,7 @@ class DeliveryWriter:
             if not batch:
                 if stopping:
                     self._drop_connection()
+                    self._jobs.disconnect()
                     return
                 continue
             try:
@@ -325,6 +333,9 @@ class DeliveryWriter:
         # Never returned to the pool in this mode: `_drop_connection` closes it.
         if self._statements.dialect_name == "postgresql":
             driver.autocommit = True
+            # `$n` placeholders, sent as written: psycopg parses a `%s` query in Python on every
+            # execute when it has more than 50 parameters (a batch of more than 7 rows).
+            driver.cursor_factory = self._statements.dbapi.RawCursor
         else:
             driver.isolation_level = None  # sqlite3's autocommit
         return connection
@@ -348,7 +359,9 @@ class DeliveryWriter:
 
 # One EVALSHA per batch (see _DeliveryJobs). KEYS: the set of queues, the queue, then one job hash
 # key per job. ARGV: the queue's key (the set's member), the timestamp, how many static
-# field/value items follow, those items, then per job: its id, `data`, `description`.
+# field/value items follow, those items, then per job: its id, `data`, `description`. A job
+# whose hash exists already is left alone (and not pushed again): sending a batch twice, after
+# a connection lost before its answer came back, enqueues each job once.
 _ENQUEUE_SCRIPT = """
 local static = tonumber(ARGV[3])
 local fields = {}
@@ -359,18 +372,19 @@ fields[static + 5] = 'created_at'
 fields[static + 6] = ARGV[2]
 fields[static + 7] = 'enqueued_at'
 fields[static + 8] = ARGV[2]
-local jobs = #KEYS - 2
 local ids = {}
-for j = 1, jobs do
-  local at = 3 + static + (j - 1) * 3
-  ids[j] = ARGV[at + 1]
-  fields[static + 2] = ARGV[at + 2]
-  fields[static + 4] = ARGV[at + 3]
-  redis.call('HSET', KEYS[2 + j], unpack(fields))
+for j = 1, #KEYS - 2 do
+  if redis.call('EXISTS', KEYS[2 + j]) == 0 then
+    local at = 3 + static + (j - 1) * 3
+    fields[static + 2] = ARGV[at + 2]
+    fields[static + 4] = ARGV[at + 3]
+    redis.call('HSET', KEYS[2 + j], unpack(fields))
+    ids[#ids + 1] = ARGV[at + 1]
+  end
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('RPUSH', KEYS[2], unpack(ids))
-return jobs
+if #ids > 0 then redis.call('RPUSH', KEYS[2], unpack(ids)) end
+return #ids
 """
 # Per-job fields of the hash; every other field is the same for every job.
 _PER_JOB_FIELDS = ("data", "description", "created_at", "enqueued_at")
@@ -406,7 +420,12 @@ class _DeliveryJobs:
             if name not in _PER_JOB_FIELDS:
                 static += (encode(name), encode(value))
         self._static = static
-        self._script = queue.connection.register_script(_ENQUEUE_SCRIPT)
+        self._sha = hashlib.sha1(_ENQUEUE_SCRIPT.encode()).hexdigest()
+        # The writer thread's own connection, kept between batches (as its PostgreSQL one):
+        # checking one out of redis-py's pool and going through its command machinery cost
+        # more CPU than the round trip itself.
+        self._connection: Any = None
+        self._client: Any = None
 
     def _per_job(self, delivery_id: int) -> tuple[bytes, str]:
         args = (delivery_id,)
@@ -414,6 +433,9 @@ class _DeliveryJobs:
                 get_call_string(PROCESS_DELIVERY, args, {}, max_length=75))
 
     def enqueue(self, delivery_ids: Sequence[int]) -> None:
+        """Enqueue the batch (writer thread only). A connection error is tried once more on a
+        fresh connection (the script skips jobs a lost first attempt did write); any other
+        error is raised (the reconciler re-enqueues what is missing)."""
         queue = self.queue
         keys = [queue.redis_queues_keys, queue.key]
         argv: list[Any] = [queue.key, utcformat(rq_now()), len(self._static), *self._static]
@@ -421,7 +443,39 @@ class _DeliveryJobs:
             job_id = rq_job_id(delivery_id)
             keys.append(Job.key_for(job_id))
             argv += (job_id, *self._per_job(delivery_id))
-        self._script(keys=keys, args=argv, client=queue.connection)
+        try:
+            self._evalsha(keys, argv)
+        except (RedisConnectionError, RedisTimeoutError):
+            self.disconnect()
+            self._evalsha(keys, argv)
+
+    def _evalsha(self, keys: list[Any], argv: list[Any]) -> None:
+        client = self.queue.connection
+        if self._connection is None or self._client is not client:
+            self.disconnect()
+            self._connection = client.connection_pool.get_connection()
+            self._client = client
+        connection = self._connection
+        try:
+            connection.send_command("EVALSHA", self._sha, len(keys), *keys, *argv)
+            try:
+                connection.read_response()
+            except NoScriptError:  # first use on this server: load it by running it
+                connection.send_command("EVAL", _ENQUEUE_SCRIPT, len(keys), *keys, *argv)
+                connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError):
+            self.disconnect()
+            raise
+
+    def disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        client, self._client = self._client, None
+        if connection is not None:
+            try:
+                connection.disconnect()
+                client.connection_pool.release(connection)
+            except Exception:  # it is being thrown away anyway
+                log.debug("closing the webhook writer's Redis connection failed", exc_info=True)
 
 
 def _reject_constant(name: str) -> None:
@@ -454,7 +508,7 @@ class _Statements:
         self.dialect_name = dialect.name
         if self.dialect_name not in ("postgresql", "sqlite"):
             raise RuntimeError(f"the webhook writer supports PostgreSQL and SQLite, not {self.dialect_name}")
-        dbapi = dialect.loaded_dbapi
+        dbapi = self.dbapi = dialect.loaded_dbapi
         self._connection_errors = (dbapi.OperationalError, dbapi.InterfaceError)
         self._data_error = dbapi.DataError
         table = WebhookDelivery.__table__
@@ -489,12 +543,17 @@ class _Statements:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one instance per engine, bounded
     def _postgresql_sql(self, count: int) -> str:
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s::timestamptz)"] * count)
+        # For psycopg's RawCursor (see DeliveryWriter._connect): $1 is the outcome, then seven
+        # parameters per row.
+        width = len(_COLUMNS)
+        values = ", ".join(
+            "(" + ", ".join(f"${2 + row * width + i}" for i in range(width)) + "::timestamptz)"
+            for row in range(count))
         return (
             f"INSERT INTO {self.table} ({_INSERTED}) "
             "SELECT v.webhook_id, v.topic, v.shop_domain, "
             "(SELECT s.id FROM shops AS s WHERE s.domain = v.shop_domain), "
-            "v.api_version, v.triggered_at, CAST(v.payload AS JSON), %s, 0, v.received_at "
+            "v.api_version, v.triggered_at, CAST(v.payload AS JSON), $1, 0, v.received_at "
             f"FROM (VALUES {values}) AS v (webhook_id, topic, shop_domain, api_version, triggered_at, "
             "payload, received_at) "
             "ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id"

@@ -349,3 +349,41 @@ def test_every_job_of_a_batch_is_what_rq_enqueue_writes(app) -> None:
         job = queue.fetch_job(rq_job_id(delivery_id))
         assert (job.func_name, job.args, job.get_status()) == (PROCESS_DELIVERY, (delivery_id,), "queued")
     assert len(redis.keys("rq:job:*")) == len(ids)
+
+
+def test_a_batch_sent_again_after_a_lost_answer_enqueues_each_job_once(app, monkeypatch) -> None:
+    """The writer's Redis connection drops after the script ran but before its answer came back:
+    the batch is sent again on a fresh connection, and no job is pushed twice."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    queue = get_broker(app).queue("webhooks")
+    jobs = _DeliveryJobs(queue)
+    jobs.enqueue([1])  # opens the kept connection
+    connection = jobs._connection
+    real = connection.read_response
+    lost: list[bool] = []
+
+    def lose_first_answer(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        answer = real(*args, **kwargs)
+        if not lost:
+            lost.append(True)
+            raise RedisConnectionError("connection lost")
+        return answer
+
+    monkeypatch.setattr(connection, "read_response", lose_first_answer)
+    jobs.enqueue([2, 3])
+    assert lost == [True]
+    assert queue.connection.lrange(queue.key, 0, -1) == [rq_job_id(i).encode() for i in (1, 2, 3)]
+    jobs.enqueue([3])  # and a job already enqueued is never pushed again
+    assert len(queue.connection.lrange(queue.key, 0, -1)) == 3
+    jobs.disconnect()
+
+
+def test_the_script_is_loaded_when_the_server_does_not_know_it(app, monkeypatch) -> None:
+    queue = get_broker(app).queue("webhooks")
+    jobs = _DeliveryJobs(queue)
+    monkeypatch.setattr(jobs, "_sha", "0" * 40)  # a digest the server has no script for
+    jobs.enqueue([5, 6])
+    assert queue.connection.lrange(queue.key, 0, -1) == [rq_job_id(5).encode(), rq_job_id(6).encode()]
+    assert queue.fetch_job(rq_job_id(6)).args == (6,)
+    jobs.disconnect()
