@@ -40,7 +40,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shopify_app.models import Asset, GenerationJob, MediaPush, PushState, Shop, utcnow
+from shopify_app.models import Asset, GenerationJob, MediaPush, PushState, Shop, new_ulid, utcnow
 from shopify_app.settings import Settings
 from shopify_app.shopify.admin import (
     AdminAmbiguousError,
@@ -195,14 +195,17 @@ def publish_assets(session: Session, shop: Shop, job: GenerationJob, asset_ids: 
                 asset.shopify_media_id = None  # published again after an undo
             entries[asset.id] = {"variant_id": asset.shopify_variant_id, "uploaded": False,
                                  "media_id": None, "status": None}
-        push = MediaPush(shop_id=shop.id, job_id=job.id, shopify_product_id=product_id, kind="publish",
-                         state=PushState.QUEUED, staged={"assets": entries, "then": then})
+        push = MediaPush(id=new_ulid(), shop_id=shop.id, job_id=job.id, shopify_product_id=product_id,
+                         kind="publish", state=PushState.QUEUED, staged={"assets": entries, "then": then})
         session.add(push)
+        pushes.append(push)
+    if pushes:
+        # Every push in one INSERT (ids minted above), before the assets point at them.
         session.flush()
-        for asset in group:
+    for push in pushes:
+        for asset in by_product[push.shopify_product_id]:
             asset.media_push_id = push.id
             asset.push_state = PushState.QUEUED
-        pushes.append(push)
     if pushes:
         job.stage = "publishing"
         schedule_step(session, job, PUBLISH_STEP, QUEUE)
@@ -366,24 +369,29 @@ def _run_publish(session: Session, client: AdminClient, job: GenerationJob,
                  pushes: list[MediaPush], progress: Progress) -> None:
     from shopify_app.shopify.tokens import ReauthorizationRequired
 
+    # Every asset of the step's pushes in one query, held for the whole step (the session's
+    # identity map only keeps what is referenced).
+    assets = {a.id: a for a in session.scalars(
+        select(Asset).where(Asset.id.in_([i for p in pushes for i in _entries(p)])))}
+    uploaded: list[MediaPush] = []
     processing: list[MediaPush] = []
     for push in pushes:
         try:
             if push.state == PushState.QUEUED:
-                _stage_and_upload(session, client, push)
+                _stage_and_upload(session, client, push, assets)
             if push.state == PushState.UPLOADED:
-                _attach(session, client, push)
-                progress.again_in(POLL_DELAYS[0])
-                continue
-            if push.state == PushState.PROCESSING:
+                uploaded.append(push)
+            elif push.state == PushState.PROCESSING:
                 processing.append(push)
         except ReauthorizationRequired as exc:
             _fail_push(session, push, str(exc))
         except (AdminError, requests.RequestException) as exc:
             _handle(session, push, progress, exc)
+    if uploaded:
+        _attach_all(session, client, uploaded, assets, progress)
     if processing:
         try:
-            _poll(session, client, processing, progress)
+            _poll(session, client, processing, progress, assets)
         except ReauthorizationRequired as exc:
             for push in processing:
                 _fail_push(session, push, str(exc))
@@ -417,9 +425,9 @@ def _image_bytes(settings: Settings, asset: Asset) -> tuple[bytes, str, str]:
     return data, f"catalog-studio-{asset.id.lower()}.{extension}", MIME[fmt]
 
 
-def _stage_and_upload(session: Session, client: AdminClient, push: MediaPush) -> None:
+def _stage_and_upload(session: Session, client: AdminClient, push: MediaPush, every: dict[str, Asset]) -> None:
     settings: Settings = current_app.config["STUDIO_SETTINGS"]
-    assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(_entries(push)))))}
+    assets = {i: every[i] for i in _entries(push) if i in every}
     if not all(entry.get("resource_url") for entry in _entries(push).values()):
         files = {asset_id: _image_bytes(settings, assets[asset_id]) for asset_id in _entries(push)}
         order = list(files)
@@ -430,12 +438,12 @@ def _stage_and_upload(session: Session, client: AdminClient, push: MediaPush) ->
         targets = result.get("stagedTargets") or []
         if len(targets) != len(order):
             raise AdminTransientError("stagedUploadsCreate returned the wrong number of targets")
-        # Recorded before any upload: a retry re-uses these targets instead of staging again.
+        # Recorded before any upload: a retry re-uses these targets instead of staging again
+        # (they are committed with the step, whether the uploads succeed or not).
         for asset_id, target in zip(order, targets):
             _set_entry(push, asset_id, resource_url=target["resourceUrl"], target_url=target["url"],
                        parameters=target["parameters"], filename=files[asset_id][1],
                        mime_type=files[asset_id][2], uploaded=False)
-        session.flush()
     else:
         files = {}
     http = client.http
@@ -477,16 +485,51 @@ def _alt(asset: Asset) -> str:
     return (asset.alt_text or "Catalog model wearing this product").strip()[:MAX_ALT]
 
 
-def _attach(session: Session, client: AdminClient, push: MediaPush) -> None:
-    assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(_entries(push)))))}
-    if push.attach_requested_at is not None:
-        # A previous attach may have happened without us hearing back: claim what is there.
-        _reconcile_attach(session, client, push, assets)
+def _attach_all(session: Session, client: AdminClient, pushes: list[MediaPush], every: dict[str, Asset],
+                progress: Progress) -> None:
+    """Attach the uploaded images of several products: first every push's intent, committed
+    once, then one productUpdate per product. A crash after the commit leaves each push with
+    `attach_requested_at` set, so the next run asks Shopify what is already on the product
+    before attaching again (`_reconcile_attach`): never twice, whichever call it stopped at."""
+    from shopify_app.shopify.tokens import ReauthorizationRequired
+
+    ready: list[tuple[MediaPush, dict[str, Asset]]] = []
+    intents = False
+    for push in pushes:
+        assets = {i: every[i] for i in _entries(push) if i in every}
+        try:
+            if push.attach_requested_at is not None:
+                # A previous attach may have happened without us hearing back: claim what is there.
+                _reconcile_attach(session, client, push, assets)
+        except ReauthorizationRequired as exc:
+            _fail_push(session, push, str(exc))
+            continue
+        except (AdminError, requests.RequestException) as exc:
+            _handle(session, push, progress, exc)
+            continue
+        if any(not e.get("media_id") for e in _entries(push).values()):
+            push.attach_requested_at = utcnow()
+            intents = True
+        ready.append((push, assets))
+    if intents:
+        # Committed before the calls, so a crash after Shopify acted is detected next time.
+        session.commit()
+    for push, assets in ready:
+        try:
+            _attach(session, client, push, assets)
+            progress.again_in(POLL_DELAYS[0])
+        except ReauthorizationRequired as exc:
+            _fail_push(session, push, str(exc))
+        except (AdminError, requests.RequestException) as exc:
+            _handle(session, push, progress, exc)
+
+
+def _attach(session: Session, client: AdminClient, push: MediaPush, assets: dict[str, Asset]) -> None:
+    """productUpdate with the push's images not yet on the product; `attach_requested_at` is
+    already committed (`_attach_all`)."""
     missing = [i for i, e in _entries(push).items() if not e.get("media_id")]
     if missing:
-        # Committed before the call, so a crash after Shopify acted is detected next time.
-        push.attach_requested_at = utcnow()
-        session.commit()
+        assert push.attach_requested_at is not None
         data = client.mutate(ATTACH_MEDIA, {
             "product": {"id": push.shopify_product_id},
             "media": [{"originalSource": _entries(push)[i]["resource_url"], "alt": _alt(assets[i]),
@@ -523,8 +566,10 @@ def _claim_media(session: Session, push: MediaPush, assets: dict[str, Asset], as
                  nodes: list[dict[str, Any]], since: dt.datetime | None) -> None:
     """Match product media to our assets: same alt text, not claimed by any asset yet, created
     after `since`; the newest media go to the last assets (Shopify appends in input order)."""
+    # Which of these nodes an asset already holds (only these: not every media id of the shop).
+    node_ids = [n["id"] for n in nodes if n.get("id")]
     claimed = set(session.scalars(select(Asset.shopify_media_id).where(
-        Asset.shop_id == push.shop_id, Asset.shopify_media_id.is_not(None))).all())
+        Asset.shop_id == push.shop_id, Asset.shopify_media_id.in_(node_ids))).all()) if node_ids else set()
     candidates = [n for n in nodes if n.get("id") and n["id"] not in claimed and _after(n, since)]
     for asset_id in reversed(asset_ids):
         alt = _alt(assets[asset_id])
@@ -534,7 +579,7 @@ def _claim_media(session: Session, push: MediaPush, assets: dict[str, Asset], as
         candidates.remove(match)
         assets[asset_id].shopify_media_id = match["id"]
         _set_entry(push, asset_id, media_id=match["id"], status=match.get("status"))
-    session.flush()
+    # No flush: the next push's `claimed` query autoflushes, and the step commits.
 
 
 def _after(node: dict[str, Any], since: dt.datetime | None) -> bool:
@@ -546,7 +591,8 @@ def _after(node: dict[str, Any], since: dt.datetime | None) -> bool:
 
 # ------------------------------------------------------------------ status and variants
 
-def _poll(session: Session, client: AdminClient, pushes: list[MediaPush], progress: Progress) -> None:
+def _poll(session: Session, client: AdminClient, pushes: list[MediaPush], progress: Progress,
+          every: dict[str, Asset]) -> None:
     ids = [e["media_id"] for p in pushes for e in _entries(p).values()
            if e.get("media_id") and e.get("status") not in ("READY", "FAILED")]
     statuses: dict[str, dict[str, Any]] = {}
@@ -555,7 +601,7 @@ def _poll(session: Session, client: AdminClient, pushes: list[MediaPush], progre
         statuses.update({n["id"]: n for n in data.get("nodes") or [] if n})
     for push in pushes:
         push.polls += 1
-        assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(_entries(push)))))}
+        assets = {i: every[i] for i in _entries(push) if i in every}
         for asset_id, entry in _entries(push).items():
             if entry.get("status") in ("READY", "FAILED") or not entry.get("media_id"):
                 continue
