@@ -83,6 +83,11 @@ WATCH_MAX_SECONDS = 15.0
 # this many products each (each push job: two Admin calls per product, one status poll for all;
 # several push jobs let several workers publish at once).
 PUBLISH_BATCH_PRODUCTS = 25
+# ...and waits for a batch to fill while products are still rendering: it publishes once this
+# many products are waiting, when the oldest has waited this long, or when no product is left
+# rendering. (Publishing every watch's one or two new products cost a push job, its Admin
+# status polls and its bookkeeping per product or two: a quarter of a shoot's own CPU.)
+PUBLISH_MAX_WAIT_SECONDS = 10.0
 AWAITING_PUBLISH = "awaiting_publish"
 # A provider that answers "ready now" (the local renderer in null-latency mode) is polled in
 # the same step instead of one more trip through the queue.
@@ -533,7 +538,7 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
     """See how the products are doing, publish what they offered (direct mode), and settle the
     shoot when every product and every publish has ended."""
     rows = session.execute(
-        select(GenerationJob.id, GenerationJob.status, GenerationJob.stage, GenerationJob.outputs,
+        select(GenerationJob.id, GenerationJob.status, GenerationJob.stage, GenerationJob.finished_at,
                GenerationJob.shopify_product_id, GenerationJob.error_message)
         .where(GenerationJob.parent_job_id == job.id, GenerationJob.shop_id == job.shop_id,
                GenerationJob.workflow == Workflow.TRY_ON.value)
@@ -542,7 +547,9 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
     outputs = dict(job.outputs or {})
     publishing = 0
     if outputs.get("publish") == PublishMode.DIRECT:
-        _publish_offered(session, job, [r.id for r in ended if r.stage == AWAITING_PUBLISH])
+        waiting = [r for r in ended if r.stage == AWAITING_PUBLISH]
+        _publish_offered(session, job, [r.id for r in waiting], everything_ended=len(ended) == len(rows),
+                         finished={r.id: r.finished_at for r in waiting})
         publishing = int(session.scalar(
             select(func.count()).select_from(GenerationJob).where(
                 GenerationJob.parent_job_id == job.id, GenerationJob.shop_id == job.shop_id,
@@ -584,8 +591,10 @@ def watch_shoot(session: Session, job: GenerationJob) -> None:
     _finish(session, job, stage="review" if in_review else "done")
 
 
-def _publish_offered(session: Session, job: GenerationJob, child_ids: list[str]) -> None:
-    """Start push jobs for the offered images of finished products not yet being published."""
+def _publish_offered(session: Session, job: GenerationJob, child_ids: list[str], everything_ended: bool = True,
+                     finished: dict[str, dt.datetime | None] | None = None) -> None:
+    """Start push jobs for the offered images of finished products not yet being published
+    (in full batches while products are still rendering: `PUBLISH_MAX_WAIT_SECONDS`)."""
     if not child_ids:
         return
     assets = session.scalars(
@@ -604,6 +613,13 @@ def _publish_offered(session: Session, job: GenerationJob, child_ids: list[str])
     by_product: dict[str, list[str]] = {}
     for asset in assets:
         by_product.setdefault(asset.shopify_product_id or "", []).append(asset.id)
+    if not everything_ended and len(by_product) < PUBLISH_BATCH_PRODUCTS:
+        times = [t for t in ((finished or {}).get(a.job_id) for a in assets) if t is not None]
+        oldest = min(times) if times else None
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        if oldest is not None and (utcnow() - oldest).total_seconds() < PUBLISH_MAX_WAIT_SECONDS:
+            return  # a later watch publishes them with more
     products = list(by_product)
     for start in range(0, len(products), PUBLISH_BATCH_PRODUCTS):
         ids = [a for p in products[start:start + PUBLISH_BATCH_PRODUCTS] for a in by_product[p]]

@@ -1,0 +1,54 @@
+"""A direct-mode shoot publishes its products in batches while others still render: a product
+that finished a moment ago waits for more (up to PUBLISH_MAX_WAIT_SECONDS); one that has waited
+that long, or the last ones once nothing is rendering, are published at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from shopify_app.models import GenerationJob, JobStatus, MediaPush, Workflow, utcnow
+from shopify_app.workflows import engine
+from tests.workflows.conftest import Studio
+from tests.workflows.test_failures import run_jobs
+
+
+def pushes(studio: Studio) -> int:
+    return studio.session.scalar(select(func.count()).select_from(MediaPush)) or 0
+
+
+def test_a_lone_finished_product_waits_for_a_batch_then_is_published(studio: Studio, ready_model) -> None:  # noqa: ANN001
+    model = ready_model()
+    shoot = studio.create("catalog-shoot", catalog_model_id=model.id, product_ids=studio.products(),
+                          num_images=1, publish="direct")
+    run_jobs(studio, 2)  # the shoot's start, then one product's start
+    done = [c for c in studio.children(shoot.id) if c.status == JobStatus.SUCCESS]
+    assert len(done) == 1 and done[0].stage == engine.AWAITING_PUBLISH
+    child = done[0]
+    session = studio.session
+    parent = session.get(GenerationJob, shoot.id)
+
+    engine._publish_offered(session, parent, [child.id], everything_ended=False, finished={child.id: utcnow()})
+    session.flush()
+    assert pushes(studio) == 0  # others still render: wait for more
+
+    waited = utcnow() - dt.timedelta(seconds=engine.PUBLISH_MAX_WAIT_SECONDS + 1)
+    engine._publish_offered(session, parent, [child.id], everything_ended=False, finished={child.id: waited})
+    session.flush()
+    assert pushes(studio) == 1
+    push_job = session.scalar(select(GenerationJob).where(GenerationJob.workflow == Workflow.PUSH_MEDIA.value))
+    assert push_job is not None and push_job.parent_job_id == shoot.id
+
+
+def test_nothing_waits_once_every_product_has_ended(studio: Studio, ready_model) -> None:  # noqa: ANN001
+    model = ready_model()
+    shoot = studio.create("catalog-shoot", catalog_model_id=model.id, product_ids=studio.products(),
+                          num_images=1, publish="direct")
+    run_jobs(studio, 2)
+    child = next(c for c in studio.children(shoot.id) if c.status == JobStatus.SUCCESS)
+    session = studio.session
+    engine._publish_offered(session, session.get(GenerationJob, shoot.id), [child.id], everything_ended=True,
+                            finished={child.id: utcnow()})
+    session.flush()
+    assert pushes(studio) == 1
