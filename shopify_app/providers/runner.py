@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from shopify_app.models import GenerationJob, GenerationModel, ProviderTask, ProviderTaskStatus, utcnow
@@ -70,6 +70,25 @@ POLL_ERROR_LIMIT = 5
 MAX_BACKOFF = 600.0
 DEFAULT_QUOTA_BACKOFF = 30.0
 TERMINAL = (ProviderTaskStatus.SUCCEEDED, ProviderTaskStatus.FAILED, ProviderTaskStatus.CANCELED)
+# A job's attempts and its generation model, kept for the rest of the transaction: a step
+# asks for them on submit, on the inline poll and on fetching outputs (each a SELECT, since the
+# session's identity map drops rows nobody holds). Dropped at commit or any rollback.
+_CACHE = "studio.provider_runner"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_CACHE, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_soft(session: Session, _previous: Any) -> None:
+    session.info.pop(_CACHE, None)  # a savepoint rolled back may have taken a new attempt with it
+
+
+def _cached(session: Session) -> dict[Any, Any]:
+    return session.info.setdefault(_CACHE, {})
 
 
 @dataclass(frozen=True)
@@ -131,13 +150,20 @@ class ProviderRunner:
         return sorted(rows, key=lambda t: (t.role == FALLBACK, t.attempt))
 
     def current_task(self, session: Session, job: GenerationJob) -> ProviderTask | None:
-        tasks = self.tasks(session, job)
+        cache = _cached(session)
+        tasks = cache.get(("tasks", job.id))
+        if tasks is None:
+            tasks = cache[("tasks", job.id)] = self.tasks(session, job)
         return tasks[-1] if tasks else None
 
     def generation_model(self, session: Session, job: GenerationJob) -> GenerationModel:
-        model = session.get(GenerationModel, job.generation_model_id) if job.generation_model_id else None
+        cache = _cached(session)
+        model = cache.get(("model", job.generation_model_id))
         if model is None:
-            raise ConfigurationError("the job has no generation model", code="no_generation_model")
+            model = session.get(GenerationModel, job.generation_model_id) if job.generation_model_id else None
+            if model is None:
+                raise ConfigurationError("the job has no generation model", code="no_generation_model")
+            cache[("model", job.generation_model_id)] = model
         return model
 
     def provider_for(self, model: GenerationModel, role: str) -> Provider:
@@ -252,6 +278,10 @@ class ProviderRunner:
             )
             session.add(task)
             session.flush()
+            known = _cached(session).get(("tasks", job.id))
+            if known is not None:
+                known.append(task)
+                known.sort(key=lambda t: (t.role == FALLBACK, t.attempt))
         job.attempts = (job.attempts or 0) + 1
         provider = self._provider_or_fail(model, task)
         if isinstance(provider, Advance):

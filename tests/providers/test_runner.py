@@ -383,3 +383,35 @@ def _catalog_model(session: Any, shop_id: str) -> CatalogModel:
     session.add(cm)
     session.flush()
     return cm
+
+
+def test_a_step_reads_the_attempts_and_generation_model_once_per_transaction(
+    app: Flask, session: Any, mocked_responses: responses.RequestsMock
+) -> None:
+    from sqlalchemy import event
+
+    job = create_job(session)
+    session.commit()
+    mocked_responses.post(f"{FASHN_URL}/run", json=fixture("fashn", "run"))
+    mocked_responses.get(f"{FASHN_URL}/status/{FID}", json=fixture("fashn", "status_processing"))
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        runner = ProviderRunner(app.config["STUDIO_SETTINGS"], _loader())
+        runner.start(session, job)
+        runner.advance(session, job)
+        runner.advance(session, job)
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert sum("FROM provider_tasks" in s for s in selects) == 1
+        assert sum("FROM generation_models" in s for s in selects) == 1
+        session.commit()  # the next transaction asks the database again
+        statements.clear()
+        assert runner.current_task(session, job) is not None
+        assert sum("FROM provider_tasks" in s for s in statements) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
