@@ -226,8 +226,8 @@ def main() -> None:
     print(f"speed-up: {speedup:.2f}× faster than naive (median wall; {best_speedup:.2f}× best run against "
           f"best run), {cpu_ratio:.2f}× less CPU   "
           f"peak memory: {memory:.2f}× of naive (first image), {memory_all:.2f}× (all runs)")
-    print("The first image is what a job sees (RQ forks a work horse per job); later runs add the "
-          "allocator's fragmentation in a long-lived process.")
+    print("The first image is what a freshly started worker sees; 'all runs' is a long-lived worker "
+          "(jobs run in the worker process), the allocator's fragmentation included.")
     print("PSNR is against an unencoded LANCZOS resize of the decoded source; the naive figure is "
           "what JPEG q90 alone costs.")
     print(f"load average at start {', '.join(f'{x:.2f}' for x in load_at_start)}, at end "
