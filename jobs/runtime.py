@@ -17,7 +17,8 @@ What the fork bought, and what stands in for it here:
   workers mid-step); the process supervisor restarts the worker.
 - Memory growth. Each horse started from the parent's memory; here the process lives on. The
   worker recycles itself (`os.execv`, same pid, so a supervisor sees nothing) after
-  `RECYCLE_AFTER_JOBS` jobs or when its peak RSS passes `RECYCLE_ABOVE_MB`, between jobs.
+  `RECYCLE_AFTER_JOBS` jobs or when its resident memory passes `RECYCLE_ABOVE_MB`, between
+  jobs. Each job gets a fresh database session, as each horse did.
 - Heartbeats. The forking worker's parent heartbeats while its horse works; SimpleWorker runs
   the job on its only thread and would fall silent, so a step running longer than three beats
   would look lost to the reconciler. `StudioWorker` heartbeats from a thread while a job runs.
@@ -114,9 +115,21 @@ def current_rq_job_id() -> str | None:
 
 
 # A non-forking worker replaces itself with a fresh process (same pid) between jobs after this
-# many jobs, or once its peak resident memory passes this many MiB.
+# many jobs, or once its resident memory passes this many MiB.
 RECYCLE_AFTER_JOBS = 10_000
 RECYCLE_ABOVE_MB = 1024
+
+
+def _resident_kib() -> int:
+    """The process's resident memory now. Not `ru_maxrss`: Linux carries that peak across
+    `execve`, so a worker recycled for its size would see the old peak and recycle again
+    after every job."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError):  # not Linux: the peak (kB on Linux, bytes on macOS)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak // 1024 if sys.platform == "darwin" else peak
 
 
 class StudioWorker(SimpleWorker):
@@ -141,10 +154,16 @@ class StudioWorker(SimpleWorker):
             self._beat_thread = threading.Thread(target=self._beat, daemon=True, name="job-heartbeat")
             self._beat_thread.start()
         self._running = job
+        # A fresh session per job, as a forked horse had: the worker's app context (and so its
+        # thread's scoped session) lives across jobs, and the app's sessions keep loaded rows
+        # after a commit (expire_on_commit=False), so a row a previous job loaded, still held
+        # (a reference cycle not yet collected), would be served stale from the identity map.
+        db.session.remove()
         try:
             super().execute_job(job, queue)
         finally:
             self._running = None
+            db.session.remove()
         self._jobs_done += 1
         if self._should_recycle():
             self.recycle_requested = True
@@ -187,8 +206,7 @@ class StudioWorker(SimpleWorker):
     def _should_recycle(self) -> bool:
         if self._jobs_done >= self.recycle_after_jobs:
             return True
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        return peak_kib > self.recycle_above_mb * 1024
+        return _resident_kib() > self.recycle_above_mb * 1024
 
     def teardown(self) -> None:
         self._beat_stop.set()

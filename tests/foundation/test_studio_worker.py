@@ -11,7 +11,8 @@ from flask import Flask
 from rq.job import Job
 
 from jobs.maintenance import rq_job_lost
-from jobs.runtime import StudioWorker
+from jobs.runtime import StudioWorker, studio_job
+from shopify_app import db
 from shopify_app.queues import get_broker
 
 
@@ -79,3 +80,68 @@ def test_the_worker_stops_for_recycling_after_its_quota(app: Flask) -> None:
     w.work(burst=True)
     assert w.recycle_requested
     assert queue.count == 1  # the third waits for the fresh process
+
+
+_HELD: list[object] = []
+
+
+@studio_job
+def read_auto_shoot(domain: str) -> bool:
+    """Reads a shop's setting, and (as an ORM reference cycle or a cache might) keeps the row."""
+    from sqlalchemy import select
+
+    from shopify_app.models import Shop
+
+    shop = db.session.scalars(select(Shop).where(Shop.domain == domain)).one()
+    _HELD.append(shop)
+    return shop.auto_shoot
+
+
+def test_each_job_gets_a_fresh_session(app: Flask) -> None:
+    # The forking worker gave every job a fresh process; here jobs share one, and the app's
+    # sessions keep loaded rows after a commit (expire_on_commit=False): a row the previous job
+    # loaded must not be served, stale, from the identity map of the next job's session.
+    from sqlalchemy import update
+
+    from shopify_app.models import Shop
+
+    with app.app_context():
+        db.session.add(Shop(domain="stale-check.myshopify.com", auto_shoot=False))
+        db.session.commit()
+    queue = get_broker(app).queue("generation")
+    first = queue.enqueue(read_auto_shoot, "stale-check.myshopify.com")
+    worker(app).work(burst=True)
+    with db.get_database(app).engine.begin() as connection:  # another process changes the row
+        connection.execute(update(Shop).where(Shop.domain == "stale-check.myshopify.com").values(auto_shoot=True))
+    second = queue.enqueue(read_auto_shoot, "stale-check.myshopify.com")
+    try:
+        worker(app).work(burst=True)
+    finally:
+        _HELD.clear()
+    assert Job.fetch(first.id, connection=queue.connection).return_value() is False
+    assert Job.fetch(second.id, connection=queue.connection).return_value() is True
+
+
+def test_recycling_by_size_reads_resident_memory_not_the_peak(app: Flask) -> None:
+    # Linux keeps ru_maxrss across execve: judged on the peak, a worker recycled for its size
+    # would recycle again after every job of its fresh process.
+    import resource
+
+    from jobs.runtime import _resident_kib
+
+    big = b"x" * (64 << 20)  # every page written
+    del big
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert _resident_kib() < peak_kib - 32 * 1024
+
+    queue = get_broker(app).queue("generation")
+    queue.enqueue(report_pid)
+    w = worker(app)
+    w.recycle_above_mb = (_resident_kib() + 256 * 1024) // 1024
+    w.work(burst=True)
+    assert not w.recycle_requested
+    queue.enqueue(report_pid)
+    w = worker(app)
+    w.recycle_above_mb = 1
+    w.work(burst=True)
+    assert w.recycle_requested
