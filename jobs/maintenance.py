@@ -1,8 +1,9 @@
 """Maintenance: the reconciler that finds work RQ lost and puts it back.
 
 The database is the truth. Every job row that is not terminal names its next step and the RQ
-job id it expects. If that RQ job is gone (Redis flushed), failed (its work horse was killed),
-or started on a worker that stopped heartbeating (the worker was killed), the step is scheduled
+job id it expects. If that RQ job is gone (Redis flushed), failed (it timed out, or, under
+`--fork`, its work horse was killed), or started on a worker that stopped heartbeating (the
+worker was killed, or a job wedged it), the step is scheduled
 again under a new RQ id; `steps.claim` makes any late copy of the old message a no-op. Rows stuck
 past the deadline are failed with a reason and refunded.
 """

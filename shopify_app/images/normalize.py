@@ -508,9 +508,10 @@ class _Inline(Executor):
 
 
 def _executor(workers: int) -> Executor:
-    # A fresh pool per call: RQ forks a work horse per job, and a pool created before a fork
-    # would hold threads that do not exist in the child. (A process-wide pool was tried: it
-    # saved nothing measurable and did not keep peak memory lower across calls.)
+    # A fresh pool per call: a process may fork after a call (gunicorn's preload, `flask studio
+    # worker --fork`'s work horse per job), and a pool created before a fork would hold threads
+    # that do not exist in the child. (A process-wide pool was tried: it saved nothing
+    # measurable and did not keep peak memory lower across calls.)
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="normalize") if workers > 1 else _Inline()
 
 
