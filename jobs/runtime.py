@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from rq import SimpleWorker, Worker, get_current_job
 from rq.job import Job
 from rq.queue import Queue
@@ -158,9 +158,13 @@ class StudioWorker(SimpleWorker):
         # thread's scoped session) lives across jobs, and the app's sessions keep loaded rows
         # after a commit (expire_on_commit=False), so a row a previous job loaded, still held
         # (a reference cycle not yet collected), would be served stale from the identity map.
+        # Its own app context too (of the worker's app), so nothing a job leaves on `flask.g`
+        # reaches the next one.
+        app = current_app._get_current_object() if has_app_context() else _app()  # type: ignore[attr-defined]
         db.session.remove()
         try:
-            super().execute_job(job, queue)
+            with app.app_context():
+                super().execute_job(job, queue)
         finally:
             self._running = None
             db.session.remove()

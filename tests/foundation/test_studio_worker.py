@@ -32,6 +32,16 @@ def outlive_three_heartbeats(seconds: float) -> bool:
     return rq_job_lost(job.id, stale_after=dt.timedelta(seconds=1.5))
 
 
+def leave_on_g_and_report_what_was_there() -> str | None:
+    """Reports what an earlier job left on `flask.g` (nothing, if jobs are isolated), then leaves
+    something itself."""
+    from flask import g
+
+    found = g.get("left_by_a_job")
+    g.left_by_a_job = "earlier job"
+    return found
+
+
 def sleep_past_timeout() -> None:
     time.sleep(10)
 
@@ -120,6 +130,14 @@ def test_each_job_gets_a_fresh_session(app: Flask) -> None:
         _HELD.clear()
     assert Job.fetch(first.id, connection=queue.connection).return_value() is False
     assert Job.fetch(second.id, connection=queue.connection).return_value() is True
+
+
+def test_nothing_a_job_leaves_on_g_reaches_the_next(app: Flask) -> None:
+    queue = get_broker(app).queue("generation")
+    jobs = [queue.enqueue(leave_on_g_and_report_what_was_there) for _ in range(2)]
+    with app.app_context():  # as `flask studio worker` runs: inside one long-lived app context
+        worker(app).work(burst=True)
+    assert [Job.fetch(job.id, connection=queue.connection).return_value() for job in jobs] == [None, None]
 
 
 def test_recycling_by_size_reads_resident_memory_not_the_peak(app: Flask) -> None:
