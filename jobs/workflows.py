@@ -24,7 +24,8 @@ def start(job_id: str) -> None:
     job = claim(session, job_id, current_rq_job_id())
     if job is not None:
         # One UPDATE of the job row at the end instead of one per query the step makes (the
-        # engine, the runner and image intake flush explicitly where a query needs their rows).
+        # engine and image intake flush explicitly where a query needs their rows; a try-on's
+        # garment and images and the runner's task row are INSERTed at commit).
         with session.no_autoflush:
             engine.start(session, job)
 

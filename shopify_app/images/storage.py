@@ -170,14 +170,20 @@ def store_image(
     catalog_model_id: str | None = None,
     settings: Settings | None = None,
     storage: Storage | None = None,
+    flush: bool = True,
     **links: Any,
 ) -> Asset:
     """Validate, normalise, hash and store `data`, and add its `Asset` row (flushed, not
     committed). Raises InvalidImage / TooLarge for unusable input.
 
     The same picture stored twice for one job (a provider that repeats an output, a retried
-    step) returns the existing Asset instead of a duplicate. `links` are further Asset columns
-    (`shopify_product_id`, `shopify_variant_id`, `alt_text`...).
+    step) returns the existing Asset instead of a duplicate, whether that one is in the database
+    or still pending in the session. `links` are further Asset columns (`shopify_product_id`,
+    `shopify_variant_id`, `alt_text`...).
+
+    `flush=False` leaves the row pending (INSERTed with the session's next flush, together with
+    the rest of the step's writes): the caller then may not look it up with a query or
+    `session.get` before that flush.
     """
     from sqlalchemy import select
 
@@ -190,6 +196,10 @@ def store_image(
     normalized = normalize_image(data)
     full = normalized.full
     if job_id is not None:
+        for pending in session.new:
+            if (isinstance(pending, Asset) and pending.shop_id == shop_id and pending.job_id == job_id
+                    and pending.kind == kind and pending.sha256 == full.sha256):
+                return pending
         existing = session.scalars(
             select(Asset).where(
                 Asset.shop_id == shop_id, Asset.job_id == job_id, Asset.kind == kind,
@@ -227,5 +237,6 @@ def store_image(
         **links,
     )
     session.add(asset)
-    session.flush()
+    if flush:
+        session.flush()
     return asset

@@ -152,7 +152,11 @@ def _stopped(session: Session, job: GenerationJob) -> bool:
     if job.parent_job_id:
         # The shoot stands for the shop: an uninstall fails the shoot (and every pending
         # product) in one go, so a product only needs to look at its shoot.
-        parent = session.get(GenerationJob, job.parent_job_id)
+        # Two columns, not the shoot's row: its outputs list every product of the shoot.
+        parent = session.execute(
+            select(GenerationJob.status, GenerationJob.cancel_requested)
+            .where(GenerationJob.id == job.parent_job_id)
+        ).one_or_none()
         if parent is None or parent.status == JobStatus.FAILURE or parent.cancel_requested:
             fail(session, job, "shoot_stopped", "The catalog shoot this product belonged to was stopped.")
             return True
@@ -290,8 +294,10 @@ def _start_try_on(session: Session, job: GenerationJob) -> None:
         return
     try:
         data = garments.garment_bytes(settings, str(url))
+        # Left pending (INSERTed with the step's other writes at commit); the provider request
+        # finds it with `provider_io.find_asset`.
         garment = store_image(session, job.shop_id, AssetKind.GARMENT, data, job_id=job.id,
-                              settings=settings, shopify_product_id=product_id)
+                              settings=settings, shopify_product_id=product_id, flush=False)
     except FetchFailed as exc:
         _retry_or_fail(session, job, "garment_unavailable", f"The garment image could not be downloaded: {exc}",
                        GARMENT_FETCH_RETRIES)
@@ -368,7 +374,7 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
             alt = "" if portrait else _alt_text(inputs, model, index, len(outputs))
             asset = store_image(session, job.shop_id, kind, data, job_id=job.id,
                                 catalog_model_id=job.catalog_model_id, settings=settings,
-                                alt_text=alt, **links, **checks)
+                                alt_text=alt, flush=False, **links, **checks)
         except ImageIntakeError as exc:
             rejected.append(str(exc))
             continue
@@ -376,6 +382,11 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
             continue  # the provider repeated an image: store_image gave back the same asset
         assets.append(asset)
     offered = [a.id for a in assets if a.held_reason is None]
+    shoot_direct = bool(offered and job.parent_job_id and inputs.get("publish") == PublishMode.DIRECT)
+    if not shoot_direct:
+        # Publishing, settling and failing look the new rows up with queries; a shoot's product
+        # in direct mode only ends its step, and its rows are INSERTed at commit.
+        session.flush()
     job.outputs = {
         **(job.outputs or {}),
         "asset_ids": [a.id for a in assets],
@@ -413,7 +424,7 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
 
 def _garment_bytes(session: Session, job: GenerationJob, settings: Settings) -> bytes | None:
     garment_id = (job.inputs or {}).get("garment_asset_id")
-    garment = session.get(Asset, garment_id) if garment_id else None
+    garment = provider_io.find_asset(session, garment_id) if garment_id else None
     if garment is None or garment.shop_id != job.shop_id:
         return None
     try:

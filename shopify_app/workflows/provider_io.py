@@ -137,11 +137,20 @@ def _spec(raw: dict[str, Any] | None, model: CatalogModel | None) -> ModelSpec:
     )
 
 
+def find_asset(session: Session, asset_id: str) -> Asset | None:
+    """The Asset with this id: one the step stored and has not flushed yet (`store_image(...,
+    flush=False)`: not in the identity map, not in the database), else `session.get`."""
+    for pending in session.new:
+        if isinstance(pending, Asset) and pending.id == asset_id:
+            return pending
+    return session.get(Asset, asset_id)
+
+
 def _image(session: Session, job: GenerationJob, ref: Any) -> ImageInput:
     if not isinstance(ref, dict):
         raise ConfigurationError("an image input is missing", code="missing_image")
     if ref.get("asset_id"):
-        asset = session.get(Asset, ref["asset_id"])
+        asset = find_asset(session, ref["asset_id"])
         if asset is None or asset.shop_id != job.shop_id:
             raise ConfigurationError("an input image no longer exists", code="missing_asset")
         from shopify_app.images.storage import MEDIA_TYPES, get_storage
