@@ -1,10 +1,11 @@
 """Publishing approved images to Shopify product media, and undoing it.
 
-The unit of work is a `MediaPush` row: one product, several assets, one staged-upload call and one
-attach call. Each RQ step (`jobs.media`) moves every push of a job as far as it can go and, while
+The unit of work is a `MediaPush` row: one product, several assets, one attach call; a step stages
+the images of all of its pushes with one staged-upload call. Each RQ step (`jobs.media`) moves every push of a job as far as it can go and, while
 any is unfinished, schedules itself again with a delay (`enqueue_in`; no sleeping worker):
 
-    QUEUED   -> stagedUploadsCreate (all images of the product at once); targets recorded
+    QUEUED   -> stagedUploadsCreate (all images of the step's products at once; each product on its
+                own when Shopify refuses one of them); targets recorded
     QUEUED   -> bytes sent to each target (retried; restaged if a target was refused)
     UPLOADED -> attach intent committed, then productUpdate(product:{id}, media:[...]) with alt
                 text; the media ids recorded on the assets
@@ -66,6 +67,7 @@ POLL_DELAYS = (2, 3, 5, 8, 13, 20, 30)
 MAX_SIDE = 4472
 MAX_PIXELS = 20_000_000
 MAX_ALT = 512
+STAGE_INPUTS = 250  # Shopify's limit on a mutation's input list
 # Clock skew allowed between us and Shopify when matching media by creation time.
 SKEW = dt.timedelta(minutes=2)
 ACTIVE = (PushState.QUEUED, PushState.UPLOADED, PushState.PROCESSING)
@@ -375,10 +377,13 @@ def _run_publish(session: Session, client: AdminClient, job: GenerationJob,
         select(Asset).where(Asset.id.in_([i for p in pushes for i in _entries(p)])))}
     uploaded: list[MediaPush] = []
     processing: list[MediaPush] = []
+    files, stopped = _stage_all(session, client, pushes, assets, progress)
     for push in pushes:
+        if push.id in stopped:
+            continue
         try:
             if push.state == PushState.QUEUED:
-                _stage_and_upload(session, client, push, assets)
+                _stage_and_upload(session, client, push, assets, files)
             if push.state == PushState.UPLOADED:
                 uploaded.append(push)
             elif push.state == PushState.PROCESSING:
@@ -425,27 +430,74 @@ def _image_bytes(settings: Settings, asset: Asset) -> tuple[bytes, str, str]:
     return data, f"catalog-studio-{asset.id.lower()}.{extension}", MIME[fmt]
 
 
-def _stage_and_upload(session: Session, client: AdminClient, push: MediaPush, every: dict[str, Asset]) -> None:
+def _needs_targets(push: MediaPush) -> bool:
+    return push.state == PushState.QUEUED and not all(e.get("resource_url") for e in _entries(push).values())
+
+
+def _stage_all(session: Session, client: AdminClient, pushes: list[MediaPush], every: dict[str, Asset],
+               progress: Progress) -> tuple[dict[str, tuple[bytes, str, str]], set[str]]:
+    """Staged upload targets for every image of the pushes that need them, in one
+    stagedUploadsCreate call (its `input` is a list) instead of one per product. Returns the
+    images' bytes (for the uploads) and the ids of pushes the call failed for (handled here).
+    Shopify refusing one of the inputs (a userError) must not stop the other products: then each
+    push is staged on its own, as `_stage_and_upload` does."""
+    from shopify_app.shopify.tokens import ReauthorizationRequired
+
+    waiting = [p for p in pushes if _needs_targets(p)]
+    if len(waiting) < 2:
+        return {}, set()
+    settings: Settings = current_app.config["STUDIO_SETTINGS"]
+    files = {i: _image_bytes(settings, every[i]) for p in waiting for i in _entries(p)}
+    groups: list[list[MediaPush]] = [[]]
+    for push in waiting:
+        if groups[-1] and sum(len(_entries(p)) for p in groups[-1]) + len(_entries(push)) > STAGE_INPUTS:
+            groups.append([])
+        groups[-1].append(push)
+    stopped: set[str] = set()
+    for group in groups:
+        try:
+            _stage(client, group, files)
+        except AdminUserError:
+            continue  # each push of the group is staged on its own by _stage_and_upload
+        except ReauthorizationRequired as exc:
+            for push in group:
+                _fail_push(session, push, str(exc))
+            stopped.update(p.id for p in group)
+        except (AdminError, requests.RequestException) as exc:
+            for push in group:
+                _handle(session, push, progress, exc)
+            stopped.update(p.id for p in group)
+    return files, stopped
+
+
+def _stage(client: AdminClient, pushes: list[MediaPush], files: dict[str, tuple[bytes, str, str]]) -> None:
+    """One stagedUploadsCreate for every image of `pushes`; the targets recorded on the pushes."""
+    order = [(push, asset_id) for push in pushes for asset_id in _entries(push)]
+    result = client.mutate(STAGED_UPLOADS_CREATE, {"input": [
+        {"resource": "IMAGE", "filename": files[i][1], "mimeType": files[i][2], "httpMethod": "PUT",
+         "fileSize": str(len(files[i][0]))} for _, i in order
+    ]}, payload="stagedUploadsCreate", idempotent=True)
+    targets = result.get("stagedTargets") or []
+    if len(targets) != len(order):
+        raise AdminTransientError("stagedUploadsCreate returned the wrong number of targets")
+    # Recorded before any upload: a retry re-uses these targets instead of staging again
+    # (they are committed with the step, whether the uploads succeed or not).
+    for (push, asset_id), target in zip(order, targets):
+        _set_entry(push, asset_id, resource_url=target["resourceUrl"], target_url=target["url"],
+                   parameters=target["parameters"], filename=files[asset_id][1],
+                   mime_type=files[asset_id][2], uploaded=False)
+
+
+def _stage_and_upload(session: Session, client: AdminClient, push: MediaPush, every: dict[str, Asset],
+                      files: dict[str, tuple[bytes, str, str]] | None = None) -> None:
+    """Stage the push's images (unless `_stage_all` or an earlier step did) and upload them."""
     settings: Settings = current_app.config["STUDIO_SETTINGS"]
     assets = {i: every[i] for i in _entries(push) if i in every}
-    if not all(entry.get("resource_url") for entry in _entries(push).values()):
-        files = {asset_id: _image_bytes(settings, assets[asset_id]) for asset_id in _entries(push)}
-        order = list(files)
-        result = client.mutate(STAGED_UPLOADS_CREATE, {"input": [
-            {"resource": "IMAGE", "filename": files[i][1], "mimeType": files[i][2], "httpMethod": "PUT",
-             "fileSize": str(len(files[i][0]))} for i in order
-        ]}, payload="stagedUploadsCreate", idempotent=True)
-        targets = result.get("stagedTargets") or []
-        if len(targets) != len(order):
-            raise AdminTransientError("stagedUploadsCreate returned the wrong number of targets")
-        # Recorded before any upload: a retry re-uses these targets instead of staging again
-        # (they are committed with the step, whether the uploads succeed or not).
-        for asset_id, target in zip(order, targets):
-            _set_entry(push, asset_id, resource_url=target["resourceUrl"], target_url=target["url"],
-                       parameters=target["parameters"], filename=files[asset_id][1],
-                       mime_type=files[asset_id][2], uploaded=False)
-    else:
-        files = {}
+    files = files or {}
+    if _needs_targets(push):
+        files = {asset_id: files.get(asset_id) or _image_bytes(settings, assets[asset_id])
+                 for asset_id in _entries(push)}
+        _stage(client, [push], files)
     http = client.http
     for asset_id, entry in _entries(push).items():
         if entry.get("uploaded"):

@@ -80,8 +80,8 @@ GARMENT_FETCH_RETRIES = 3
 WATCH_MIN_SECONDS = 1.0
 WATCH_MAX_SECONDS = 15.0
 # A direct-mode shoot publishes what its products have offered so far in push jobs of at most
-# this many products each (each push job: two Admin calls per product, one status poll for all;
-# several push jobs let several workers publish at once).
+# this many products each (each push job: one attach call per product; one staged-upload call
+# and one status poll for all; several push jobs let several workers publish at once).
 PUBLISH_BATCH_PRODUCTS = 25
 # ...and waits for a batch to fill while products are still rendering: it publishes once this
 # many products are waiting, when the oldest has waited this long, or when no product is left

@@ -59,6 +59,55 @@ def test_three_images_one_staged_upload_one_attach_then_ready(app: Flask, sessio
     assert admin.call_count(get_broker(app).redis, shop.domain) == 4
 
 
+def _two_products(app: Flask, session):  # noqa: ANN001, ANN202
+    settings, shop, product, assets, job = _setup(app, session, n=2)
+    other = first_product(app, "wrap-midi-dress")
+    assets.append(make_asset(session, settings, shop, other, alt="Wrap dress on Maya", color=(200, 40, 90)))
+    pushes = media.publish_assets(session, shop, job, [a.id for a in assets])
+    session.commit()
+    assert len(pushes) == 2
+    return settings, job, product, other
+
+
+def test_one_staged_upload_call_stages_every_product_of_a_step(app: Flask, session) -> None:  # noqa: ANN001
+    settings, job, product, other = _two_products(app, session)
+    control.clear_calls(settings)
+    drain(app, include_future=True)
+
+    staged = graphql_calls(settings, "stagedUploadsCreate")
+    assert len(staged) == 1
+    assert len(graphql_calls(settings, "productUpdate")) == 2
+    session.expire_all()
+    assert session.get(GenerationJob, job.id).status == JobStatus.SUCCESS
+    for gid, count in ((product, 2), (other, 1)):
+        ours = [m for m in control.product_media(gid, settings) if m["by_app"]]
+        assert len(ours) == count and all(m["status"] == "READY" for m in ours)
+
+
+def test_an_image_shopify_refuses_to_stage_fails_only_its_product(app: Flask, session, monkeypatch) -> None:  # noqa: ANN001
+    settings, job, product, other = _two_products(app, session)
+    real = media._image_bytes
+
+    def refused_for_the_dress(settings, asset):  # noqa: ANN001, ANN202
+        data, filename, mime = real(settings, asset)
+        return (data, filename, "application/pdf") if asset.shopify_product_id == other else (data, filename, mime)
+
+    monkeypatch.setattr(media, "_image_bytes", refused_for_the_dress)
+    control.clear_calls(settings)
+    drain(app, include_future=True)
+
+    # The step's one call was refused (a userError names the dress's input); then each product
+    # was staged on its own: the shirt's images published, the dress's push failed with the reason.
+    assert len(graphql_calls(settings, "stagedUploadsCreate", outcome=None)) == 3
+    assert len([m for m in control.product_media(product, settings) if m["by_app"] and m["status"] == "READY"]) == 2
+    assert not [m for m in control.product_media(other, settings) if m["by_app"]]
+    pushes = {p.shopify_product_id: p for p in session.scalars(__import__("sqlalchemy").select(MediaPush))}
+    assert pushes[product].state == PushState.READY
+    assert pushes[other].state == PushState.FAILED and "mime type" in (pushes[other].error_message or "").lower()
+    session.expire_all()
+    assert session.get(GenerationJob, job.id).status == JobStatus.SUCCESS
+
+
 def test_publishing_twice_pushes_nothing_twice(app: Flask, session) -> None:  # noqa: ANN001
     settings, shop, product, assets, job = _setup(app, session, n=2)
     media.publish_assets(session, shop, job, [a.id for a in assets])
