@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 
 import pytest
 from PIL import Image, ImageDraw
@@ -268,23 +267,6 @@ def test_a_garment_url_goes_through_the_safe_downloader(settings, mocked_respons
                         GenerationOptions(identity=Identity("local:MALE:slim:1")))
     assert getattr(caught.value, "code", "") == "scheme"
     assert len(mocked_responses.calls) == 0
-
-
-# ------------------------------------------------------------------------------ speed
-
-
-def test_a_1024x1536_portrait_renders_well_under_150_ms() -> None:
-    spec = PortraitSpec("FEMALE", "average", "Black", "25-34")
-    from shopify_app.providers.local_render import encode
-
-    encode(render_portrait((1024, 1536), spec, 1))  # warm caches
-    cpu = []
-    for seed in range(5):
-        start = time.process_time()
-        encode(render_portrait((1024, 1536), spec, seed))
-        cpu.append(time.process_time() - start)
-    # CPU time, not wall time: the figure must hold on a busy CI machine too.
-    assert sorted(cpu)[2] < 0.150
 
 
 def test_storage_keys_live_outside_shop_namespaces(settings, tmp_path) -> None:  # noqa: ANN001
