@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 
 import pytest
 from PIL import Image, ImageDraw
@@ -274,3 +275,29 @@ def test_storage_keys_live_outside_shop_namespaces(settings, tmp_path) -> None: 
     p = LocalProvider(get_provider("local", {"null_latency": True}, settings).config, settings, storage=storage)
     submitted = p.submit_model_generation(SPEC, GenerationOptions())
     assert submitted.state["outputs"][0]["key"].startswith(f"_local/{submitted.upstream_id}/")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (37, 23), (150, 120)])
+def test_the_shifted_copy_filters_are_pillows_3x3_rank_filters(size: tuple[int, int]) -> None:
+    from PIL import ImageFilter
+
+    from shopify_app.providers.local_render import dilate3, erode3
+
+    rnd = random.Random(size[0] * 1000 + size[1])
+    for density in (0.02, 0.3, 0.9):
+        mask = Image.frombytes("L", size, bytes(255 if rnd.random() < density else rnd.randrange(0, 40)
+                                                for _ in range(size[0] * size[1])))
+        assert dilate3(mask).tobytes() == mask.filter(ImageFilter.MaxFilter(3)).tobytes()
+        assert erode3(mask).tobytes() == mask.filter(ImageFilter.MinFilter(3)).tobytes()
+
+
+@pytest.mark.parametrize("colours", [1, 3, 50, 5000])
+def test_the_median_pixel_is_that_of_the_sorted_pixels(colours: int) -> None:
+    from shopify_app.providers.local_render import _median_pixel
+
+    rnd = random.Random(colours)
+    palette = [tuple(rnd.randrange(256) for _ in range(3)) for _ in range(colours)]
+    for width in (1, 2, 7, 1001):
+        sample = Image.new("RGB", (width, 1))
+        sample.putdata([rnd.choice(palette) for _ in range(width)])
+        assert _median_pixel(sample) == sorted(sample.get_flattened_data())[width // 2]
