@@ -43,3 +43,12 @@ def drain(app: Flask, include_future: bool = False, max_rounds: int = 50) -> int
             return round_number
         SimpleWorker(queues, connection=broker.redis).work(burst=True, with_scheduler=False)
     raise AssertionError(f"queues still busy after {max_rounds} rounds")
+
+
+def work_queued(app: Flask) -> None:
+    """Run what is queued now (and what those jobs enqueue at once), leaving scheduled jobs
+    scheduled however long this takes: for tests that look at a job between its steps."""
+    bind_app(app)
+    broker = get_broker(app)
+    SimpleWorker([broker.queue(name) for name in QUEUE_NAMES], connection=broker.redis).work(
+        burst=True, with_scheduler=False)
