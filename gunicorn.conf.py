@@ -41,7 +41,7 @@ max_requests_jitter = 5_000
 
 # Import the app once in the master and fork: faster boots, shared memory. Safe: nothing
 # connects at import; `shopify_app.db` disposes the engine's pool in each forked child, redis-py
-# reconnects after a fork, and the webhook writer thread starts lazily in each worker.
+# reconnects after a fork, and each worker makes its own webhook writer on first use.
 preload_app = True
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
@@ -51,7 +51,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Let the webhook writer finish the batch it holds before the worker process ends."""
+    """Let the webhook writer finish the batches in hand before the worker process ends."""
     writer = sys.modules.get("shopify_app.webhooks.writer")
     if writer is not None:
         writer.shutdown_all()

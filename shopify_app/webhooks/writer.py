@@ -1,19 +1,26 @@
-"""Group commit for webhook deliveries: one writer thread per process records them in batches.
+"""Group commit for webhook deliveries: the requests of one process record them in batches.
 
-Each `POST /webhooks` request hands its verified delivery to the process's `DeliveryWriter` and
-waits. The writer thread takes whatever deliveries are waiting (up to `max_batch`; it never
-waits for more to arrive, so a lone delivery is written at once) and, for the whole batch:
+Each `POST /webhooks` request hands its verified delivery to the process's `DeliveryWriter`. The
+writer has no thread of its own: the request that finds nobody writing becomes the *leader* and
+writes, on its own thread, whatever deliveries are waiting (up to `max_batch`; it never waits for
+more to arrive, so a lone delivery is written at once); requests that arrive meanwhile queue up
+and wait. For the whole batch the leader
 
 1. runs ONE `INSERT … ON CONFLICT (webhook_id) DO NOTHING RETURNING id, webhook_id` as its own
    transaction (autocommit: the commit happens in the same round trip; full durability —
    nothing here changes `synchronous_commit`);
-2. sends ONE Redis command (a Lua script, atomic) enqueueing `process_delivery` for the rows
+2. wakes every request of the batch: the new row's id, or "duplicate" when the webhook id was
+   already recorded (by an earlier delivery, another process, or an earlier copy in this batch);
+3. sends ONE Redis command (a Lua script, atomic) enqueueing `process_delivery` for the rows
    that were new;
-3. wakes every waiting request: the new row's id, or "duplicate" when the webhook id was
-   already recorded (by an earlier delivery, another process, or an earlier copy in this batch).
+4. hands the leadership to the oldest queued request (which then writes the queue as the next
+   batch), or lays it down when the queue is empty, and answers its own request.
 
-While the writer waits on PostgreSQL's commit, more requests queue up, so batches grow with the
-load and the cost of a commit and a Redis round trip is shared by all of them.
+While a leader waits on PostgreSQL's commit, more requests queue up, so batches grow with the
+load and the cost of a commit and a Redis round trip is shared by all of them. A request that
+writes its own batch costs no thread hand-off at all; a follower costs one wake-up (a dedicated
+writer thread cost two per batch more, and at a few rows per batch those hand-offs were a
+third of the endpoint's system CPU).
 
 Failure rules (the database is the truth, Redis the transport):
 - a request answers 200 only after its row is committed;
@@ -24,18 +31,21 @@ Failure rules (the database is the truth, Redis the transport):
   jobs a lost attempt did write, so none is pushed twice); one that still fails is logged and
   left to the reconciler (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows
   whose message is gone);
-- a request that waits longer than `timeout` answers 503 — its row may still be committed
-  later, and Shopify's retry is then acknowledged as a duplicate.
+- a request that waits longer than `timeout` answers 503: a delivery still queued is withdrawn;
+  one whose batch is being written may still be committed, and Shopify's retry is then
+  acknowledged as a duplicate.
 
-The writer thread keeps one PostgreSQL and one Redis connection of its own between batches. The
-SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35, which has
-RETURNING and ON CONFLICT): building the same multi-row statement through SQLAlchemy's Core
-costs about six times more CPU per row, and this is the hottest path in the app.
+The writer keeps one PostgreSQL and one Redis connection between batches, used by one leader at
+a time. The SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35,
+which has RETURNING and ON CONFLICT): building the same multi-row statement through
+SQLAlchemy's Core costs about six times more CPU per row, and this is the hottest path in the
+app.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import datetime as dt
 import functools
@@ -43,8 +53,8 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Callable, Sequence
@@ -66,7 +76,6 @@ log = logging.getLogger(__name__)
 
 PROCESS_DELIVERY = "jobs.webhooks.process_delivery"
 EXTENSION_KEY = "studio.webhook_writer"
-_STOP = object()
 # Up to this many deliveries per INSERT (7 parameters each, far below any driver's limit).
 MAX_BATCH = 64
 # Shopify gives up on a delivery after about 5 s and retries it; a request never waits longer
@@ -104,16 +113,20 @@ class DeliveryNotRecorded(RuntimeError):
 
 
 class _Ticket:
-    """One waiting request. A pre-acquired lock is the cheapest way to park a thread until the
-    writer has an answer (a `concurrent.futures.Future` costs a Condition and more)."""
+    """One waiting request. A pre-acquired lock is the cheapest way to park a thread: it is
+    released once to promote the ticket's thread to leader (while the ticket is still queued),
+    and once when the ticket is resolved (a `concurrent.futures.Future` costs a Condition and
+    more)."""
 
-    __slots__ = ("_done", "delivery", "delivery_id", "error", "resolved")
+    __slots__ = ("_done", "delivery", "delivery_id", "error", "promoted", "resolved", "taken")
 
     def __init__(self, delivery: Delivery):
         self.delivery = delivery
         self.delivery_id: int | None = None
         self.error: BaseException | None = None
-        self.resolved = False  # set by the writer thread only
+        self.resolved = False  # set by the leader that wrote the ticket's batch
+        self.taken = False  # in a batch being written (under the writer's lock)
+        self.promoted = False  # asked to lead the next batch (under the writer's lock)
         self._done = threading.Lock()
         self._done.acquire()
 
@@ -125,9 +138,7 @@ class _Ticket:
         self.error = error
         self._done.release()
 
-    def wait(self, timeout: float) -> int | None:
-        if not self._done.acquire(timeout=timeout):
-            raise DeliveryNotRecorded(f"no answer from the webhook writer within {timeout:g} s")
+    def result(self) -> int | None:
         if self.error is not None:
             # The database's message may quote the row (payload included): not in the answer.
             raise DeliveryNotRecorded(f"not recorded ({type(self.error).__name__})") from self.error
@@ -135,8 +146,8 @@ class _Ticket:
 
 
 class DeliveryWriter:
-    """Records deliveries for one process (see the module docstring). Thread-safe; the writer
-    thread starts on first use and belongs to the process that started it."""
+    """Records deliveries for one process (see the module docstring). Thread-safe; belongs to
+    the process that created it (a forked child makes its own, see `get_writer`)."""
 
     def __init__(self, engine: Engine, jobs: Queue, *, max_batch: int = MAX_BATCH, timeout: float = WAIT_SECONDS,
                  on_batch: Callable[[int], None] | None = None):
@@ -147,12 +158,14 @@ class DeliveryWriter:
         self.batches = 0
         self.batched_deliveries = 0
         self._pid = os.getpid()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        # Guards the queue and the leadership; never held while writing.
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when no batch is being written
+        self._pending: collections.deque[_Ticket] = collections.deque()
+        self._leading = False
         self._closed = False
         self._statements = _Statements(engine)
-        self._connection: Any = None  # the writer thread's own, see _execute
+        self._connection: Any = None  # the leaders' connection, see _execute
         self._jobs = _DeliveryJobs(jobs)
 
     # ---------------------------------------------------------------- request side
@@ -160,68 +173,85 @@ class DeliveryWriter:
     def record(self, delivery: Delivery) -> int | None:
         """Record `delivery`, committed, and enqueue its processing. Returns the new row's id, or
         None when this webhook id was already recorded. Raises `DeliveryNotRecorded`."""
-        if self._closed:
-            raise DeliveryNotRecorded("the webhook writer is shut down")
-        if self._thread is None or not self._thread.is_alive():
-            self._start()
         ticket = _Ticket(delivery)
-        self._queue.put(ticket)
-        return ticket.wait(self.timeout)
-
-    def _start(self) -> None:
-        with self._start_lock:
+        with self._lock:
             if self._closed or self._pid != os.getpid():
                 raise DeliveryNotRecorded("the webhook writer is shut down")
-            if self._thread is not None and self._thread.is_alive():
-                return
-            if self._thread is not None:
-                log.error("webhook writer thread died; starting a new one")
-            self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
-            self._thread.start()
+            self._pending.append(ticket)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._lead()
+        return self._wait(ticket)
+
+    def _wait(self, ticket: _Ticket) -> int | None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if ticket._done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                if ticket.resolved:
+                    return ticket.result()
+                self._lead()  # promoted: the ticket heads the queue, so this batch resolves it
+                continue
+            with self._lock:
+                promoted = ticket.promoted and not ticket.taken
+                if not promoted and not ticket.taken:
+                    self._pending.remove(ticket)  # gone before any leader took it
+            if not promoted:
+                # Still queued (now withdrawn), or in a batch being written: its row may yet be
+                # committed, and Shopify's retry is then acknowledged as a duplicate.
+                raise DeliveryNotRecorded(f"no answer from the webhook writer within {self.timeout:g} s")
+            # Promoted just as the wait ran out: the queue behind it needs a leader all the same.
+            ticket._done.acquire()
+            self._lead()
+            return self._wait_resolved(ticket)
+
+    @staticmethod
+    def _wait_resolved(ticket: _Ticket) -> int | None:
+        ticket._done.acquire()  # this thread resolved it in its own batch: never blocks
+        return ticket.result()
+
+    def _lead(self) -> None:
+        """Write one batch from the head of the queue on this request's thread, then hand the
+        leadership to the oldest waiting request, or lay it down."""
+        with self._lock:
+            count = min(len(self._pending), self.max_batch)
+            batch = [self._pending.popleft() for _ in range(count)]
+            for ticket in batch:
+                ticket.taken = True
+        try:
+            if batch:
+                self._write(batch)
+        except BaseException as exc:  # noqa: BLE001 - never leave a request waiting on a failed batch
+            log.error("webhook writer failed a batch of %d (%s)", len(batch), type(exc).__name__)
+            for ticket in batch:
+                ticket.resolve(error=exc)
+        finally:
+            with self._lock:
+                successor = self._pending[0] if self._pending else None
+                if successor is not None:
+                    successor.promoted = True
+                else:
+                    self._leading = False
+                    self._idle.notify_all()
+            if successor is not None:
+                successor._done.release()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread. Later `record` calls raise."""
-        with self._start_lock:
+        """Let the batches in hand and queued be written, then drop the connections. Later
+        `record` calls raise."""
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-            thread = self._thread
-        if thread is None or self._pid != os.getpid():
-            return  # never started here, or inherited across a fork (no thread in this process)
-        self._queue.put(_STOP)
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("webhook writer did not stop within %s s", timeout)
+            if self._pid != os.getpid():
+                return  # inherited across a fork: the connections belong to the parent
+            if not self._idle.wait_for(lambda: not self._leading, timeout):
+                log.warning("webhook writer did not finish within %s s", timeout)
+                return
+        self._drop_connection()
+        self._jobs.disconnect()
 
-    # ---------------------------------------------------------------- writer thread
-
-    def _run(self) -> None:
-        stopping = False
-        while True:
-            batch: list[_Ticket] = []
-            while len(batch) < self.max_batch:
-                try:
-                    # Block for the first delivery only; then take whatever else is already
-                    # waiting, without waiting for more. Once stopping, never block.
-                    item = self._queue.get(block=not (stopping or batch))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if not batch:
-                if stopping:
-                    self._drop_connection()
-                    self._jobs.disconnect()
-                    return
-                continue
-            try:
-                self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - never leave a request waiting on a failed batch
-                log.error("webhook writer failed a batch of %d (%s)", len(batch), type(exc).__name__)
-                for ticket in batch:
-                    ticket.resolve(error=exc)
+    # ---------------------------------------------------------------- writing (on the leader's thread)
 
     def _write(self, batch: list[_Ticket]) -> None:
         self.batches += 1
@@ -253,9 +283,8 @@ class DeliveryWriter:
                     log.error("could not record webhook delivery %s: %s", row.webhook_id, _first_line(row_exc))
                     failed[row.webhook_id] = row_exc
 
-        # After the commit, never before: a job must not run ahead of its row.
-        if new_ids:
-            self._enqueue(sorted(new_ids.values()))
+        # The rows are committed: every request can answer now, the others before this thread
+        # spends a Redis round trip on the batch's jobs.
         for ticket in batch:
             webhook_id = ticket.delivery.webhook_id
             if webhook_id in failed:
@@ -264,6 +293,9 @@ class DeliveryWriter:
                 ticket.resolve(new_ids.get(webhook_id))
             else:
                 ticket.resolve(None)
+        # After the commit, never before: a job must not run ahead of its row.
+        if new_ids:
+            self._enqueue(sorted(new_ids.values()))
 
     def _insert_one(self, row: Delivery, error: Exception | None = None) -> dict[str, int]:
         """One row alone (its batch failed; `error`: how it already failed alone). A body the
@@ -421,7 +453,7 @@ class _DeliveryJobs:
                 static += (encode(name), encode(value))
         self._static = static
         self._sha = hashlib.sha1(_ENQUEUE_SCRIPT.encode()).hexdigest()
-        # The writer thread's own connection, kept between batches (as its PostgreSQL one):
+        # The writer's own connection, kept between batches (as its PostgreSQL one):
         # checking one out of redis-py's pool and going through its command machinery cost
         # more CPU than the round trip itself.
         self._connection: Any = None
@@ -433,7 +465,7 @@ class _DeliveryJobs:
                 get_call_string(PROCESS_DELIVERY, args, {}, max_length=75))
 
     def enqueue(self, delivery_ids: Sequence[int]) -> None:
-        """Enqueue the batch (writer thread only). A connection error is tried once more on a
+        """Enqueue the batch (the leader only). A connection error is tried once more on a
         fresh connection (the script skips jobs a lost first attempt did write); any other
         error is raised (the reconciler re-enqueues what is missing)."""
         queue = self.queue

@@ -1,7 +1,7 @@
 """The group-commit writer: batches, duplicates within and across batches, failures, shutdown.
 
-The writer thread is held inside its first batch (an `on_batch` observer that waits) while more
-deliveries queue up, so the next batch's contents are known exactly."""
+The first request's thread, leading, is held inside its batch (an `on_batch` observer that waits)
+while more deliveries queue up, so the next batch's contents are known exactly."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def writer(app) -> Iterator[DeliveryWriter]:
 
 @pytest.fixture
 def held(writer: DeliveryWriter) -> Iterator[Callable[[int], None]]:
-    """Hold the writer inside its first batch; `release(n)` lets it go once n more deliveries
-    are queued behind it. Records every batch size in `writer.sizes`."""
+    """Hold the first batch's leader inside its batch; `release(n)` lets it go once n more
+    deliveries are queued behind it. Records every batch size in `writer.sizes`."""
     gate = threading.Event()
     sizes: list[int] = []
 
@@ -91,9 +91,9 @@ def held(writer: DeliveryWriter) -> Iterator[Callable[[int], None]]:
 
     def release(queued: int) -> None:
         deadline = time.monotonic() + 10
-        while writer._queue.qsize() < queued and time.monotonic() < deadline:
+        while len(writer._pending) < queued and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert writer._queue.qsize() == queued
+        assert len(writer._pending) == queued
         gate.set()
         first.join()
 
@@ -260,15 +260,18 @@ def test_close_writes_what_is_queued_then_refuses(app, session, writer, held) ->
         recorder.start(i, delivery(f"before-close-{i}"))
     closer = threading.Thread(target=writer.close)
     deadline = time.monotonic() + 10
-    while writer._queue.qsize() < 3 and time.monotonic() < deadline:
+    while len(writer._pending) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)
     closer.start()
-    held(4)  # the three deliveries and the stop marker
+    closer.join(0.2)
+    assert closer.is_alive()  # waiting for the batch in hand and the queue behind it
+    held(3)
     closer.join(30)
+    assert not closer.is_alive()
     results = recorder.join()
     rows = _rows(session)
     assert {results[i] for i in range(3)} == {rows[f"before-close-{i}"] for i in range(3)}
-    assert writer._thread is not None and not writer._thread.is_alive()
+    assert writer.sizes == [1, 3]  # type: ignore[attr-defined]
     assert writer._connection is None
     with pytest.raises(DeliveryNotRecorded):
         writer.record(delivery("after-close"))
@@ -278,11 +281,11 @@ def test_close_writes_what_is_queued_then_refuses(app, session, writer, held) ->
 
 def test_disposing_the_engine_stops_the_writer(app, writer) -> None:
     writer.record(delivery("before-dispose"))
-    thread = writer._thread
-    assert thread is not None and thread.is_alive()
+    assert writer._connection is not None  # kept between batches
     db.get_database(app).engine.dispose()
-    assert not thread.is_alive()
     assert writer._connection is None
+    with pytest.raises(DeliveryNotRecorded):
+        writer.record(delivery("after-dispose"))
 
 
 def test_many_concurrent_requests_are_all_recorded_once(app, session, writer) -> None:
@@ -387,3 +390,52 @@ def test_the_script_is_loaded_when_the_server_does_not_know_it(app, monkeypatch)
     assert queue.connection.lrange(queue.key, 0, -1) == [rq_job_id(5).encode(), rq_job_id(6).encode()]
     assert queue.fetch_job(rq_job_id(6)).args == (6,)
     jobs.disconnect()
+
+
+def test_a_queued_delivery_that_waits_too_long_is_withdrawn_and_the_queue_goes_on(app, session, writer,
+                                                                                    held) -> None:
+    writer.timeout = 0.2
+    late = Recorder(writer)
+    late.start(0, delivery("gave-up"))
+    results = late.join()
+    assert isinstance(results[0], DeliveryNotRecorded)
+    assert len(writer._pending) == 0  # withdrawn: nobody will write it
+    writer.timeout = 30
+    patient = Recorder(writer)
+    patient.start(1, delivery("waited"))
+    held(1)
+    answered = patient.join()
+    assert writer.sizes == [1, 1]  # type: ignore[attr-defined]
+    rows = _rows(session)
+    assert "gave-up" not in rows  # Shopify retries it after the 503
+    assert answered[1] == rows["waited"]
+    assert _queued_ids(app) == sorted(rows.values())
+
+
+def test_a_delivery_promoted_as_its_wait_runs_out_still_writes_the_queue(app, session, writer) -> None:
+    # The leader's hand-over (`_lead`'s finally) marks the oldest queued ticket under the lock
+    # and releases it just after; a waiter whose time runs out in between must lead anyway.
+    from shopify_app.webhooks.writer import _Ticket
+
+    promoted, behind = _Ticket(delivery("promoted")), _Ticket(delivery("behind"))
+    with writer._lock:
+        writer._leading = True  # as if a leader were finishing its batch
+        writer._pending.extend([promoted, behind])
+        promoted.promoted = True
+    writer.timeout = 0.05
+    results: dict[str, object] = {}
+
+    def wait() -> None:
+        results["promoted"] = writer._wait(promoted)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # its wait ran out; it waits for the hand-over to finish
+    promoted._done.release()  # the rest of `_lead`'s hand-over
+    thread.join(10)
+    writer.timeout = 30
+    rows = _rows(session)
+    assert results["promoted"] == rows["promoted"]
+    assert behind.resolved and behind.delivery_id == rows["behind"]  # written in the same batch
+    assert not writer._leading and not writer._pending
