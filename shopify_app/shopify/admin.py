@@ -11,8 +11,11 @@
 - A request Shopify may have executed before failing (5xx, read timeout) is retried only when the
   caller says the operation is idempotent; otherwise `AdminAmbiguousError` tells the caller to
   reconcile first (media publishing does).
-- A wait longer than `max_wait` raises `AdminRetryLater(delay)` instead of holding the worker:
-  the RQ step reschedules itself with `enqueue_in`.
+- A client waits at most `max_wait` seconds in all, over every call it makes (a client lives for
+  one job step or one web request); a wait that would go past it raises `AdminRetryLater(delay)`
+  instead of holding the worker: the RQ step reschedules itself with `enqueue_in`. Job steps get
+  `STEP_MAX_WAIT`, a fraction of a second: steps never sleep in a worker for the shop's bucket,
+  a worker asleep there would render nothing while it waits.
 - 401: one token refresh (`on_unauthorized`), then `AdminAuthError`.
 - `userErrors` / `mediaUserErrors` in a mutation payload raise `AdminUserError`.
 """
@@ -43,6 +46,10 @@ DEFAULT_MUTATION_COST = 10
 # Until a shop's first answer tells us its bucket, assume the smallest one documented.
 DEFAULT_BUCKET_MAX = 1000.0
 DEFAULT_RESTORE_RATE = 50.0
+# How long an Admin client built for a job step may wait in all (the shop's bucket, Retry-After,
+# backoff) before it hands the wait back to the scheduler: the points of a few mutations at the
+# smallest documented restore rate (100/s), not the seconds a drained bucket takes to refill.
+STEP_MAX_WAIT = 0.5
 
 
 # ----------------------------------------------------------------------------- errors
@@ -74,12 +81,18 @@ class AdminAmbiguousError(AdminTransientError):
 
 
 class AdminRetryLater(AdminTransientError):
-    """The next attempt should wait `delay` seconds, longer than this call may block a worker."""
+    """The next attempt should wait `delay` seconds, longer than this call may block a worker.
 
-    def __init__(self, delay: float, reason: str):
+    Never raised once a non-idempotent operation may have reached Shopify (that is
+    `AdminAmbiguousError`): for a mutation it means Shopify did not apply it. `throttled`: the
+    wait is the shop's rate limit (its cost bucket, THROTTLED, 429), which always clears, not a
+    backoff after errors; a caller counting failed attempts need not count it."""
+
+    def __init__(self, delay: float, reason: str, throttled: bool = False):
         super().__init__(f"retry in {delay:.1f}s: {reason}")
         self.delay = delay
         self.reason = reason
+        self.throttled = throttled
 
 
 class AdminGraphQLError(AdminError):
@@ -267,13 +280,14 @@ class AdminClient:
     def _remember_cost(self, query: str, cost: int) -> None:
         self._costs[hashlib.sha1(query.encode()).hexdigest()] = cost  # noqa: S324
 
-    def _wait(self, seconds: float, waited: float, reason: str) -> float:
-        if waited + seconds > self.max_wait:
-            raise AdminRetryLater(max(seconds, 0.5), reason)
+    def _wait(self, seconds: float, reason: str, throttled: bool = False) -> None:
+        """Sleep `seconds`, unless that would take this client's waits past `max_wait` in all
+        (over every call it makes): then the caller gets `AdminRetryLater` and runs again later."""
+        if self.stats.waited_seconds + seconds > self.max_wait:
+            raise AdminRetryLater(max(seconds, 0.5), reason, throttled)
         if seconds > 0:
             self.sleep(seconds)
             self.stats.waited_seconds += seconds
-        return waited + seconds
 
     def _backoff(self, attempt: int) -> float:
         return self.backoff_base * (2 ** (attempt - 1)) * (1 + random.random() / 4)  # noqa: S311 - jitter
@@ -281,7 +295,6 @@ class AdminClient:
     def _execute(self, query: str, variables: Mapping[str, Any] | None, *, idempotent: bool) -> dict[str, Any]:
         body = {"query": query, "variables": dict(variables or {})}
         attempts = 0
-        waited = 0.0
         refreshed = False
         token = self._token()
         self.stats.operations += 1
@@ -289,7 +302,7 @@ class AdminClient:
             if self.budget is not None:
                 delay = self.budget.reserve(self._estimate(query))
                 if delay > 0:
-                    waited = self._wait(delay, waited, "the shop's cost budget is spent")
+                    self._wait(delay, "the shop's cost budget is spent", throttled=True)
                     continue
             self.stats.requests += 1
             if self.counter is not None:
@@ -305,7 +318,7 @@ class AdminClient:
                 attempts += 1
                 if attempts > self.max_retries:
                     raise AdminTransientError(f"connection failed {attempts} times: {exc}") from exc
-                waited = self._wait(self._backoff(attempts), waited, "connection errors")
+                self._wait(self._backoff(attempts), "connection errors")
                 self.stats.retries += 1
                 continue
 
@@ -322,7 +335,7 @@ class AdminClient:
                 if attempts > self.max_retries:
                     raise AdminTransientError(f"HTTP 429 {attempts} times")
                 retry_after = _retry_after(response.headers.get("Retry-After")) or self._backoff(attempts)
-                waited = self._wait(retry_after, waited, "HTTP 429 Too Many Requests")
+                self._wait(retry_after, "HTTP 429 Too Many Requests", throttled=True)
                 self.stats.retries += 1
                 continue
             if status >= 500:
@@ -331,7 +344,7 @@ class AdminClient:
                 attempts += 1
                 if attempts > self.max_retries:
                     raise AdminTransientError(f"HTTP {status} {attempts} times")
-                waited = self._wait(self._backoff(attempts), waited, f"HTTP {status}")
+                self._wait(self._backoff(attempts), f"HTTP {status}")
                 self.stats.retries += 1
                 continue
             if status != 200:
@@ -374,7 +387,7 @@ class AdminClient:
                     delay = max(0.05, (needed - available) / rate)
                 else:
                     delay = self._backoff(attempts)
-                waited = self._wait(delay, waited, "THROTTLED")
+                self._wait(delay, "THROTTLED", throttled=True)
                 continue
             if errors:
                 raise AdminGraphQLError(errors_list(errors))
@@ -408,7 +421,8 @@ def call_count(redis: Redis, shop_domain: str) -> int:
 def admin_client_for(session: Session, shop: Shop, *, settings: Settings | None = None,
                      redis: Redis | None = None, **options: Any) -> AdminClient:
     """The Admin client for `shop`: its token (refreshed once on 401), the pinned API version,
-    the transport for its domain (the dev shop in-process in dev/test), and the shared budget."""
+    the transport for its domain (the dev shop in-process in dev/test), and the shared budget.
+    Built for a job step unless told otherwise: it waits at most `STEP_MAX_WAIT` in all."""
     from flask import current_app
 
     from shopify_app.queues import get_broker
@@ -421,6 +435,8 @@ def admin_client_for(session: Session, shop: Shop, *, settings: Settings | None 
 
     def count() -> None:
         redis.incr(calls_key)
+
+    options.setdefault("max_wait", STEP_MAX_WAIT)
 
     return AdminClient(
         shop.domain,

@@ -572,6 +572,12 @@ def _attach_all(session: Session, client: AdminClient, pushes: list[MediaPush], 
             progress.again_in(POLL_DELAYS[0])
         except ReauthorizationRequired as exc:
             _fail_push(session, push, str(exc))
+        except AdminRetryLater as exc:
+            # The shop's bucket is spent (or Shopify said "later"): the attach was not applied,
+            # so the next run attaches without asking the product first. The intent goes with
+            # the step's commit; a crash before it leaves the intent, and a reconcile, behind.
+            push.attach_requested_at = None
+            _handle(session, push, progress, exc)
         except (AdminError, requests.RequestException) as exc:
             _handle(session, push, progress, exc)
 

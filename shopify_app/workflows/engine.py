@@ -278,7 +278,7 @@ def _start_try_on(session: Session, job: GenerationJob) -> None:
             info = garments.lookup_products(session, shop, [product_id]).get(product_id)
         except garments.ProductLookupError as exc:
             _retry_or_fail(session, job, "shopify_unavailable", f"Shopify could not be asked about the product: {exc}",
-                           LOOKUP_RETRIES)
+                           LOOKUP_RETRIES, retry_in=exc.retry_in)
             return
         if info is None:
             fail(session, job, "product_not_found", "The product no longer exists in the shop.")
@@ -333,8 +333,14 @@ def portrait_of(session: Session, model: CatalogModel) -> str | None:
     )
 
 
-def _retry_or_fail(session: Session, job: GenerationJob, code: str, message: str, limit: int) -> None:
-    """A passing trouble (Shopify throttled, a download timed out): run the step again later."""
+def _retry_or_fail(session: Session, job: GenerationJob, code: str, message: str, limit: int,
+                   retry_in: float | None = None) -> None:
+    """A passing trouble (Shopify down for a moment, a download timed out): run the step again
+    later, up to `limit` times. `retry_in`: the shop's rate limit asks to come back then (its
+    bucket refills whatever we do), which is not a failed attempt."""
+    if retry_in is not None:
+        schedule_step(session, job, START_STEP, QUEUE, delay=dt.timedelta(seconds=retry_in))
+        return
     if (job.attempts or 0) < limit:
         job.attempts = (job.attempts or 0) + 1
         schedule_step(session, job, START_STEP, QUEUE, delay=dt.timedelta(seconds=2 ** job.attempts))
@@ -490,7 +496,7 @@ def _start_shoot(session: Session, job: GenerationJob) -> None:
         infos = garments.lookup_products(session, shop, product_ids)
     except garments.ProductLookupError as exc:
         _retry_or_fail(session, job, "shopify_unavailable", f"Shopify could not be asked about the products: {exc}",
-                       LOOKUP_RETRIES)
+                       LOOKUP_RETRIES, retry_in=exc.retry_in)
         return
     deleted = set(session.scalars(
         select(Product.shopify_product_id).where(Product.shop_id == shop.id, Product.deleted_at.is_not(None),

@@ -41,12 +41,17 @@ class ProductInfo:
 
 
 class ProductLookupError(Exception):
-    """Shopify could not be asked (auth, throttling that did not clear, outage)."""
+    """Shopify could not be asked (auth, outage), or not yet: `retry_in` seconds when the shop's
+    rate limit stands in the way (its bucket refills; that is no failed attempt)."""
+
+    def __init__(self, message: str, retry_in: float | None = None):
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 def lookup_products(session: Session, shop: Shop, product_ids: list[str]) -> dict[str, ProductInfo]:
     """The products of `product_ids` that exist in the shop, by id. Missing ids are absent."""
-    from shopify_app.shopify.admin import AdminError, admin_client_for
+    from shopify_app.shopify.admin import AdminError, AdminRetryLater, admin_client_for
     from shopify_app.shopify.tokens import ReauthorizationRequired
 
     found: dict[str, ProductInfo] = {}
@@ -61,6 +66,8 @@ def lookup_products(session: Session, shop: Shop, product_ids: list[str]) -> dic
                     continue  # deleted, or not a product
                 image = ((node.get("featuredMedia") or {}).get("image") or {})
                 found[node["id"]] = ProductInfo(node["id"], node["title"] or "", image.get("url"))
+    except AdminRetryLater as exc:
+        raise ProductLookupError(str(exc), retry_in=exc.delay if exc.throttled else None) from exc
     except (AdminError, ReauthorizationRequired) as exc:
         raise ProductLookupError(str(exc)) from exc
     return found

@@ -167,3 +167,49 @@ def test_the_client_waits_on_the_shared_budget_before_calling(app: Flask, mocked
     client.query(QUERY)
     assert len(sleeps) >= 1 and sum(sleeps) == pytest.approx(0.5, abs=0.06)  # 50 default points / 100 per s
     assert len(mocked_responses.calls) == 1  # waited instead of drawing a THROTTLED answer
+
+
+def test_max_wait_bounds_a_client_over_all_of_its_calls(mocked_responses: responses.RequestsMock,
+                                                        make_client: Callable[..., AdminClient], sleeps: Sleeps) -> None:
+    for _ in range(2):
+        mocked_responses.post(ENDPOINT, json=admin_fixture("rate_limited_429"), status=429, headers={"Retry-After": "0.2"})
+        mocked_responses.post(ENDPOINT, json=admin_fixture("products_page"))
+    client = make_client(budget=False, max_wait=0.3)
+    client.query(QUERY)
+    # Each wait alone fits in 0.3 s; the second would take the client's waits to 0.4 s in all.
+    with pytest.raises(AdminRetryLater) as raised:
+        client.query(QUERY)
+    assert sleeps == [0.2]
+    assert raised.value.throttled  # Shopify's rate limit: it clears, no failed attempt
+    assert raised.value.delay == 0.5  # handed back with at least half a second
+
+
+def test_a_backoff_after_errors_handed_back_is_not_throttling(mocked_responses: responses.RequestsMock,
+                                                              make_client: Callable[..., AdminClient],
+                                                              sleeps: Sleeps) -> None:
+    mocked_responses.post(ENDPOINT, body="", status=503)
+    mocked_responses.post(ENDPOINT, body="", status=503)
+    with pytest.raises(AdminRetryLater) as raised:
+        make_client(budget=False, backoff_base=0.2, max_wait=0.5).query(QUERY)
+    assert len(sleeps) == 1  # 0.2-0.25 s, then 0.4-0.5 s more would pass 0.5 s in all
+    assert not raised.value.throttled
+
+
+def test_a_job_steps_client_hands_a_spent_budget_back_instead_of_sleeping(app: Flask, session,  # noqa: ANN001
+                                                                          mocked_responses: responses.RequestsMock) -> None:
+    from shopify_app.models import Shop
+    from shopify_app.shopify.admin import STEP_MAX_WAIT, admin_client_for
+
+    shop = Shop(domain=TEST_SHOP, access_token="shpat_test", scopes="write_products")
+    session.add(shop)
+    session.commit()
+    # A drained bucket: the 10 points of a mutation are back in 2 s at 5 points/s.
+    CostBudget(get_broker(app).redis, TEST_SHOP).sync(
+        {"maximumAvailable": 1000.0, "currentlyAvailable": 0, "restoreRate": 5.0})
+    slept: list[float] = []
+    client = admin_client_for(session, shop, sleep=slept.append)
+    assert client.max_wait == STEP_MAX_WAIT < 2
+    with pytest.raises(AdminRetryLater) as raised:
+        client.mutate(MUTATION, {"p": {"id": "gid://shopify/Product/1"}}, payload="productUpdate")
+    assert raised.value.throttled and raised.value.delay == pytest.approx(2, abs=0.1)
+    assert slept == [] and len(mocked_responses.calls) == 0  # neither slept nor sent

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Flask
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
 
 from shopify_app.devshop import control
 from shopify_app.models import Asset, GenerationJob, JobStatus, MediaPush, PushState
@@ -15,7 +19,7 @@ from tests.support.devshop import (
     make_asset,
     publishing_job,
 )
-from tests.support.worker import drain
+from tests.support.worker import drain, work_queued
 
 
 def _setup(app: Flask, session, n: int = 3, handle: str = "linen-camp-shirt", **asset_options):  # noqa: ANN001, ANN202
@@ -265,3 +269,38 @@ def test_publish_is_scoped_to_the_shop(app: Flask, session) -> None:  # noqa: AN
     session.commit()
     with pytest.raises(media.PublishError, match="unknown assets"):
         media.publish_assets(session, other, publishing_job(session, other), [assets[0].id])
+
+
+def test_a_spent_budget_hands_the_attach_back_to_the_scheduler_and_it_attaches_once_later(
+        app: Flask, session) -> None:  # noqa: ANN001
+    settings, shop, product, assets, job = _setup(app, session)
+    redis = get_broker(app).redis
+    # Enough points for the staged upload (10), not for the attach after it: at 1 point/s the
+    # attach's 10 points are 5 s away, far more than a job step may wait.
+    control.set_bucket(maximum=2000, restore_rate=1, available=15, settings=settings)
+    control.clear_calls(settings)
+    media.publish_assets(session, shop, job, [a.id for a in assets])
+    session.commit()
+    work_queued(app)
+
+    session.expire_all()
+    push = session.scalars(select(MediaPush)).one()
+    assert push.state == PushState.UPLOADED
+    assert push.attach_requested_at is None  # not sent, so nothing to reconcile next time
+    assert graphql_calls(settings, "productUpdate", outcome=None) == []
+    # The step comes back when the points will be there, instead of sleeping for them.
+    scheduled = ScheduledJobRegistry(queue=get_broker(app).queue("media"))
+    [rq_job_id] = scheduled.get_job_ids()
+    assert rq_job_id == session.get(GenerationJob, job.id).rq_job_id
+    assert (scheduled.get_scheduled_time(rq_job_id) - dt.datetime.now(dt.UTC)).total_seconds() > 2
+
+    # The bucket refills (and the app's mirror of it is forgotten): the next run attaches.
+    control.set_bucket(restore_rate=100, available=2000, settings=settings)
+    redis.delete(admin.CostBudget(redis, shop.domain).key)
+    drain(app, include_future=True)
+    session.expire_all()
+    assert session.get(GenerationJob, job.id).status == JobStatus.SUCCESS
+    assert len(graphql_calls(settings, "productUpdate")) == 1
+    assert graphql_calls(settings, "product", outcome=None) == []  # no reconcile query
+    ours = [m for m in control.product_media(product, settings) if m["by_app"]]
+    assert len(ours) == 3 and all(m["status"] == "READY" for m in ours)
