@@ -89,8 +89,9 @@ class LocalProvider:
         garment = self._bytes(garment_image, "garment")
         person = None if figure else self._bytes(person_image, "model")
         try:
+            lifted = local_render.lift_garment(garment)  # once, for every image
             images = [
-                local_render.try_on(size, garment, seed + i, options.category,
+                local_render.try_on(size, lifted, seed + i, options.category,
                                     figure[0] if figure else None, person)
                 for i in range(_count(options))
             ]

@@ -301,3 +301,64 @@ def test_the_median_pixel_is_that_of_the_sorted_pixels(colours: int) -> None:
         sample = Image.new("RGB", (width, 1))
         sample.putdata([rnd.choice(palette) for _ in range(width)])
         assert _median_pixel(sample) == sorted(sample.get_flattened_data())[width // 2]
+
+
+# ------------------------------------------------------------------------------ reuse and layers
+
+
+def test_a_remembered_mannequin_renders_as_a_fresh_one_and_is_never_drawn_on() -> None:
+    from shopify_app.providers.local_render import clear_caches, render_figure, try_on
+
+    spec = PortraitSpec("MALE", "curvy")
+    clear_caches()
+    fresh = try_on((512, 768), garment_photo(), 4, figure_spec=spec).tobytes()
+    figure, _ = render_figure((512, 768), spec, 4)
+    ImageDraw.Draw(figure).rectangle((0, 0, 511, 767), fill=(255, 0, 0))  # the caller's copy
+    assert render_portrait((512, 768), spec, 4).getpixel((256, 20)) != (255, 0, 0)
+    assert try_on((512, 768), garment_photo(), 4, figure_spec=spec).tobytes() == fresh
+
+
+def test_a_garment_lifted_once_fits_like_its_photo(settings) -> None:  # noqa: ANN001
+    from shopify_app.providers.local_render import try_on
+
+    spec = PortraitSpec("FEMALE", "slim")
+    photo = garment_photo((190, 30, 40))
+    assert (try_on((512, 768), lift_garment(photo), 9, figure_spec=spec).tobytes()
+            == try_on((512, 768), photo, 9, figure_spec=spec).tobytes())
+    p = provider(settings)
+    outputs = run(p, p.submit_try_on(ImageInput(data=b"unused"), ImageInput(data=photo),
+                                     GenerationOptions(identity=Identity("local:FEMALE:slim:9"), num_images=2)))
+    assert len({digest(o.data) for o in outputs}) == 2  # two shots of the figure, one lift
+    assert all(_torso_colour(decoded(o.data)) == pytest.approx((190, 30, 40), abs=25) for o in outputs)
+
+
+@pytest.mark.parametrize(
+    ("side", "fmt", "lifted"),
+    [(1000, "PNG", 1000), (1800, "PNG", 900), (2600, "PNG", 867),
+     # The JPEG decoder scales by powers of two only: 2600 → 1300 is already within 3/2 of 900.
+     (1800, "JPEG", 900), (2600, "JPEG", 1300), (4000, "JPEG", 1000)],
+)
+def test_a_large_garment_photo_is_lifted_at_a_whole_reduction(side: int, fmt: str, lifted: int) -> None:
+    """The lift is the photo reduced by a whole factor, about `max_side` (900) on the long side;
+    the shirt keeps its share of the photo, its colour and its enclosed print."""
+    image = Image.open(io.BytesIO(garment_photo(fmt="PNG"))).resize((side, side), Image.Resampling.NEAREST)
+    data = io.BytesIO()
+    image.save(data, fmt, quality=92)
+    garment = lift_garment(data.getvalue())
+    assert garment.size[0] == pytest.approx(lifted * 600 / 800, abs=12)
+    assert garment.size[1] == pytest.approx(lifted * 580 / 800, abs=12)
+    assert garment_colour(garment) == pytest.approx((30, 70, 170), abs=10)
+    scale = lifted / 800
+    assert garment.getpixel((round(300 * scale), round(170 * scale)))[3] > 200  # the print stays
+    assert garment.getpixel((2, garment.height - 2))[3] < 30
+
+
+def test_the_contact_shadow_fades_out_rather_than_stopping_at_the_garment_box() -> None:
+    from shopify_app.providers.local_render import _contact_shadow
+
+    canvas = Image.new("RGB", (400, 400), (255, 255, 255))
+    _contact_shadow(canvas, Image.new("L", (100, 100), 255), (150, 150), 8.0)
+    row = [canvas.getpixel((x, 200))[0] for x in range(100, 300)]
+    assert min(row) < 200  # under the garment: shadow
+    assert row[0] == 255 and row[-1] == 255  # far from it: none
+    assert max(abs(a - b) for a, b in zip(row, row[1:], strict=False)) <= 12  # no hard edge anywhere
