@@ -14,8 +14,8 @@
 - A client waits at most `max_wait` seconds in all, over every call it makes (a client lives for
   one job step or one web request); a wait that would go past it raises `AdminRetryLater(delay)`
   instead of holding the worker: the RQ step reschedules itself with `enqueue_in`. Job steps get
-  `STEP_MAX_WAIT`, a fraction of a second: steps never sleep in a worker for the shop's bucket,
-  a worker asleep there would render nothing while it waits.
+  `STEP_MAX_WAIT`, none: steps never sleep in a worker for Shopify (a worker asleep there renders
+  nothing while it waits).
 - 401: one token refresh (`on_unauthorized`), then `AdminAuthError`.
 - `userErrors` / `mediaUserErrors` in a mutation payload raise `AdminUserError`.
 """
@@ -47,9 +47,10 @@ DEFAULT_MUTATION_COST = 10
 DEFAULT_BUCKET_MAX = 1000.0
 DEFAULT_RESTORE_RATE = 50.0
 # How long an Admin client built for a job step may wait in all (the shop's bucket, Retry-After,
-# backoff) before it hands the wait back to the scheduler: the points of a few mutations at the
-# smallest documented restore rate (100/s), not the seconds a drained bucket takes to refill.
-STEP_MAX_WAIT = 0.5
+# backoff) before it hands the wait back to the scheduler: not at all. Half a second per step
+# looked harmless, but a shoot publishing at a Standard shop's pace runs its push steps again and
+# again, and those half seconds added up to a third of the workers' time asleep.
+STEP_MAX_WAIT = 0.0
 
 
 # ----------------------------------------------------------------------------- errors
@@ -422,7 +423,7 @@ def admin_client_for(session: Session, shop: Shop, *, settings: Settings | None 
                      redis: Redis | None = None, **options: Any) -> AdminClient:
     """The Admin client for `shop`: its token (refreshed once on 401), the pinned API version,
     the transport for its domain (the dev shop in-process in dev/test), and the shared budget.
-    Built for a job step unless told otherwise: it waits at most `STEP_MAX_WAIT` in all."""
+    Built for a job step unless told otherwise: it waits at most `STEP_MAX_WAIT` in all (none)."""
     from flask import current_app
 
     from shopify_app.queues import get_broker
