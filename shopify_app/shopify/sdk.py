@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import hashlib
 import hmac
 import importlib
 import importlib.machinery
@@ -153,11 +152,15 @@ def sanitize_shop(value: object) -> str | None:
 
     Accepts `https://x.myshopify.com/`, `X.myshopify.com`, and `admin.shopify.com/store/x`
     (Shopify's unified admin URL); nothing else. Use it on every shop value from a request."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 300:
         return None
+    return _sanitize_shop_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sanitize_shop_text(value: str) -> str | None:
+    # Cached: every webhook and embedded request sanitises a shop, and a process sees few.
     name = value.strip().lower()
-    if len(name) > 300:
-        return None
     name = re.sub(r"^https?://", "", name)
     admin = _ADMIN_STORE_RE.fullmatch(name)
     if admin:
@@ -228,9 +231,14 @@ def _signed_by_app(settings: Settings, signature: bytes, body: bytes) -> bool:
     comparison against the current secret, then the previous one when set."""
     for secret in (settings.shopify_api_secret, settings.shopify_api_secret_previous):
         if secret and hmac.compare_digest(
-                signature, base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest())):
+                signature, base64.b64encode(hmac.digest(_secret_bytes(secret), body, "sha256"))):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_bytes(secret: str) -> bytes:
+    return secret.encode("utf-8")
 
 
 def _sdk_body_hmac_verdict(verify: Any, settings: Settings, method: str, lowered: dict[str, str],

@@ -65,22 +65,31 @@ def _detail(message: str) -> bytes:
     return json.dumps({"detail": message}).encode()
 
 
-def _header(environ: WSGIEnvironment, name: str) -> str | None:
+def _environ_keys(name: str) -> tuple[str, ...]:
     key = name.upper().replace("-", "_")
-    for prefix in _PREFIXES:
-        value = environ.get(prefix + key)
+    return tuple(prefix + key for prefix in _PREFIXES)
+
+
+_KEYS = {name: _environ_keys(name) for name in (*_REQUIRED, "Triggered-At")}
+
+
+def _header(environ: WSGIEnvironment, name: str) -> str | None:
+    for key in _KEYS.get(name) or _environ_keys(name):
+        value = environ.get(key)
         if value:
             return value
     return None
 
 
 def _read_capped_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
-    """The raw body, or None when it is larger than `limit` (read at most limit + 1 bytes).
-    Without a Content-Length (chunked) the server must have terminated the input
-    (`wsgi.input_terminated`, as gunicorn does), else the body reads as empty."""
+    """The raw body, or None when it is larger than `limit`. With a Content-Length, exactly that
+    many bytes from the server's stream (PEP 3333 lets an application read that far; werkzeug's
+    limiting wrapper cost more than the read). Without one (chunked) at most limit + 1 bytes, and
+    the server must have terminated the input (`wsgi.input_terminated`, as gunicorn does), else
+    the body reads as empty."""
     declared = get_content_length(environ)
-    if declared is not None and declared > limit:
-        return None
+    if declared is not None:
+        return None if declared > limit else environ["wsgi.input"].read(declared)
     body = get_input_stream(environ).read(limit + 1)
     return None if len(body) > limit else body
 
