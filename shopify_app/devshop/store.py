@@ -3,6 +3,12 @@
 Separate processes (the web process and RQ workers under `make run`) open the same file, so a
 product created by one is seen by the other. Every write runs in `BEGIN IMMEDIATE` so concurrent
 writers serialise instead of failing. None of this touches the app's own database.
+
+Each thread keeps one connection to the file. Opening one per operation (seven per GraphQL call)
+cost more than the operations: SQLite checkpoints the WAL into the database and deletes it when
+the last connection closes, so nearly every close wrote and synced the file and the next open
+made the WAL again, while other processes waited on the lock; the dev shop took longer than the
+app it stands in for.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +180,7 @@ class DevShopStore:
         self.app_url = app_url.rstrip("/")
         self.db_path = root / "devshop.sqlite3"
         self.uploads_dir = root / "uploads"
+        self._local = threading.local()
         self._ensure()
 
     @classmethod
@@ -190,28 +199,34 @@ class DevShopStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit: each read sees what is committed), opened once.
+        A process forked from one that had it opens its own; the inherited one is never used
+        or closed there (SQLite forbids carrying a connection across fork)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            if getattr(local, "conn", None) is not None:
+                _forked_away.append(local.conn)
+            local.conn, local.pid = self._connect(), os.getpid()
+        return local.conn  # type: ignore[no-any-return]
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        conn = self._connect()
+        """A write transaction; BEGIN IMMEDIATE takes the write lock up front. Not nested: a
+        write opened inside another on the same thread fails at once."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            yield conn
             conn.execute("COMMIT")
-        finally:
-            conn.close()
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        yield self._connection()
 
     def _ensure(self) -> None:
         with _init_lock:
@@ -542,7 +557,13 @@ def _safe_filename(filename: str) -> str:
     return cleaned or "upload.bin"
 
 
-_stores: dict[tuple[str, str, str], DevShopStore] = {}
+# Connections a forked process inherited: kept referenced so they are never closed there.
+_forked_away: list[sqlite3.Connection] = []
+
+# The stores of the last few state directories (a test session makes one per test); a store
+# dropped from here closes its connections once nothing holds it.
+MAX_STORES = 8
+_stores: OrderedDict[tuple[str, str, str], DevShopStore] = OrderedDict()
 _stores_lock = threading.Lock()
 
 
@@ -554,4 +575,7 @@ def store_for(settings: Settings) -> DevShopStore:
         if store is None or not store.db_path.exists():
             store = DevShopStore.for_settings(settings)
             _stores[key] = store
+        _stores.move_to_end(key)
+        while len(_stores) > MAX_STORES:
+            _stores.popitem(last=False)
         return store

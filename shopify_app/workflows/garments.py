@@ -77,10 +77,10 @@ def garment_bytes(settings: Settings, url: str) -> bytes:
     """The image at `url` (raises images.errors.ImageIntakeError when it cannot be had)."""
     dev = _dev_shop_media_id(settings, url)
     if dev is not None:
-        from shopify_app.devshop.store import DevShopStore
+        from shopify_app.devshop.store import store_for
         from shopify_app.images.errors import FetchFailed
 
-        data = DevShopStore.for_settings(settings).media_bytes(dev)
+        data = store_for(settings).media_bytes(dev)
         if data is None:
             raise FetchFailed("the dev shop has no such image", code="not_found")
         return data
