@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,11 +19,8 @@ from shopify_app.settings import Settings
 
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-        return
+@contextmanager
+def _postgresql_database(tmp_path) -> Iterator[str]:  # noqa: ANN001
     base = os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
     base = Settings.from_env({"DATABASE_URL": base, "STUDIO_INSTANCE_PATH": str(tmp_path)}).database_url
     name = f"studio_migrations_{uuid.uuid4().hex[:10]}"
@@ -35,6 +33,15 @@ def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    with _postgresql_database(tmp_path) as url:
+        yield url
 
 
 def test_upgrade_to_head_then_downgrade_to_base(empty_database: str) -> None:
@@ -52,5 +59,32 @@ def test_upgrade_to_head_then_downgrade_to_base(empty_database: str) -> None:
         migrate.downgrade(empty_database, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         migrate.upgrade(empty_database, "head")  # and back up: the downgrade left nothing behind
+    finally:
+        engine.dispose()
+
+
+def _payload_compression(engine) -> str:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.scalar(text("SELECT attcompression FROM pg_attribute WHERE attrelid = "
+                                "'webhook_deliveries'::regclass AND attname = 'payload'"))
+
+
+@pytest.fixture
+def empty_postgresql(tmp_path) -> Iterator[str]:  # noqa: ANN001
+    with _postgresql_database(tmp_path) as url:
+        yield url
+
+
+def test_webhook_payloads_are_compressed_with_lz4_on_postgresql(empty_postgresql: str) -> None:
+    engine = create_engine(empty_postgresql)
+    try:
+        migrate.upgrade(empty_postgresql, "head")
+        assert _payload_compression(engine) == "l"  # by the migration
+        migrate.downgrade(empty_postgresql, "32755901b4ac")
+        assert _payload_compression(engine) == ""  # the server's default again
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE webhook_deliveries"))
+            Base.metadata.tables["webhook_deliveries"].create(conn)
+        assert _payload_compression(engine) == "l"  # by the model, for tables made with create_all
     finally:
         engine.dispose()
