@@ -19,7 +19,11 @@ What it does, all on loopback:
 5. Prints throughput, p50/p99 latency and server CPU per request for both (for the webhook
    endpoint also the CPU of the PostgreSQL backends serving the scratch database), then the open-loop
    latency of the webhook endpoint at `--rate` requests/s offered (latency measured from each
-   request's scheduled send time, so a stall is not hidden by the generator waiting).
+   request's scheduled send time, so a stall is not hidden by the generator waiting). Under each
+   run, where the machine's CPU went: server, database, Redis and generator per request, the
+   cores busy, and how much of them processes outside the benchmark took ("others"). Both runs
+   are normally CPU-bound, so the throughput ratio follows the ratio of CPU per request; a run
+   with large "others" was measured on a busy machine and says little.
 6. Checks that every unique delivery was recorded once and enqueued once, and that duplicates
    were answered 200 without a second row or job.
 
@@ -47,6 +51,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +214,9 @@ class RunResult:
     server_cpu_seconds: float
     server_system_seconds: float  # the kernel's share (sockets, thread switches)
     database_cpu_seconds: float = 0.0  # the scratch database's PostgreSQL backends
+    redis_cpu_seconds: float = 0.0  # the Redis server (every client's commands, not only ours)
+    generator_cpu_seconds: float = 0.0  # this process: the load generator
+    machine_busy_seconds: float = 0.0  # every core's non-idle time, whoever used it
 
     @property
     def throughput(self) -> float:
@@ -225,6 +233,18 @@ class RunResult:
                 f"(system {1000 * self.server_system_seconds / self.requests:5.3f}, "
                 f"database {1000 * self.database_cpu_seconds / self.requests:5.3f})   "
                 f"statuses {dict(sorted(self.statuses.items()))}")
+
+    def cpu_line(self) -> str:
+        """Where the machine's CPU went: when the cores were near full, the run was CPU-bound, and
+        `others` (processes outside the benchmark) shows how much a busy machine took from it."""
+        per = 1000 / self.requests
+        accounted = (self.server_cpu_seconds + self.database_cpu_seconds + self.redis_cpu_seconds
+                     + self.generator_cpu_seconds)
+        return (f"{'':<22} CPU ms/req: server {per * self.server_cpu_seconds:5.3f} + database "
+                f"{per * self.database_cpu_seconds:5.3f} + redis {per * self.redis_cpu_seconds:5.3f} + generator "
+                f"{per * self.generator_cpu_seconds:5.3f} = {per * accounted:5.3f};   cores busy "
+                f"{self.machine_busy_seconds / self.seconds:4.2f} of {psutil.cpu_count()} (others "
+                f"{max(0.0, self.machine_busy_seconds - accounted) / self.seconds:4.2f})")
 
 
 async def closed_loop(port: int, offered: list[Offered], connections: int) -> tuple[float, list[float], dict[int, int]]:
@@ -371,21 +391,46 @@ def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
     return out
 
 
+def redis_servers(redis_url: str) -> list[psutil.Process]:
+    """The local redis-server listening on the URL's port (none when Redis is elsewhere)."""
+    port = Redis.from_url(redis_url).connection_pool.connection_kwargs.get("port", 6379)
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] != "redis-server":
+            continue
+        try:
+            if any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in proc.net_connections("tcp")):
+                found.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def _busy(times: Any) -> float:
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 def measure(name: str, server: psutil.Process, coro_factory, admin_url: str | None = None,
-            database: str | None = None) -> RunResult:
-    """Runs the load; CPU of gunicorn's processes and, when `database` is given, of the
-    PostgreSQL backends serving it (local: psutil reads them; backends that come and go
-    during the run are missed, the server's pooled connections stay)."""
+            database: str | None = None, redis_url: str | None = None) -> RunResult:
+    """Runs the load; CPU of gunicorn's processes, of this process (the generator), of the local
+    Redis server, of the whole machine and, when `database` is given, of the PostgreSQL
+    backends serving it (local: psutil reads them; backends that come and go during the run are
+    missed, the server's pooled connections stay)."""
     backends = database_backends(admin_url, database)
-    db_before = _cpu(backends)
+    redis_procs = redis_servers(redis_url) if redis_url else []
+    db_before, redis_before = _cpu(backends), _cpu(redis_procs)
     user_before, system_before = tree_cpu(server)
+    machine_before, generator_before = _busy(psutil.cpu_times()), time.process_time()
     seconds, latencies, statuses = asyncio.run(coro_factory())
+    machine_after, generator_after = _busy(psutil.cpu_times()), time.process_time()
     user_after, system_after = tree_cpu(server)
-    db_after = _cpu(backends)
+    db_after, redis_after = _cpu(backends), _cpu(redis_procs)
     db_seconds = sum(db_after[pid] - db_before[pid] for pid in db_after if pid in db_before)
+    redis_seconds = sum(redis_after[pid] - redis_before[pid] for pid in redis_after if pid in redis_before)
     return RunResult(name, len(latencies), seconds, latencies, statuses,
                      user_after - user_before + system_after - system_before, system_after - system_before,
-                     db_seconds)
+                     db_seconds, redis_seconds, generator_after - generator_before, machine_after - machine_before)
 
 
 def _gunicorn_config(env: dict[str, str]) -> dict[str, object]:
@@ -547,20 +592,22 @@ def main() -> int:
         bare_offered = retarget(offered, bare_port)
         with gunicorn("bare_app:app", bare_port, env, config["workers"], pythonpath=tmp) as server:
             asyncio.run(closed_loop(bare_port, retarget(warmup, bare_port), args.connections))
-            bare = measure("bare Flask 200", server, lambda: closed_loop(bare_port, bare_offered, args.connections))
+            bare = measure("bare Flask 200", server, lambda: closed_loop(bare_port, bare_offered, args.connections),
+                           redis_url=args.redis_url)
 
         with gunicorn("app:app", studio_port, env, config["workers"]) as server:
             asyncio.run(closed_loop(studio_port, warmup, args.connections))
             studio = measure("POST /webhooks", server, lambda: closed_loop(studio_port, offered, args.connections),
-                             args.pg_admin_url, args.pg_database)
+                             args.pg_admin_url, args.pg_database, args.redis_url)
             time.sleep(1)
             paced_result = measure(f"webhooks @ {args.rate:.0f} req/s", server,
                                    lambda: open_loop(studio_port, paced, args.rate, args.connections),
-                                   args.pg_admin_url, args.pg_database)
+                                   args.pg_admin_url, args.pg_database, args.redis_url)
 
         print()
         for result in (studio, bare, paced_result):
             print(result.line())
+            print(result.cpu_line())
         ratio = studio.throughput / bare.throughput
         print()
         print(f"webhook throughput = {100 * ratio:.0f} % of the bare endpoint's (target ≥ 60 %): "
