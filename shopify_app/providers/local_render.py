@@ -17,9 +17,9 @@ everything else works on less:
   gives), the steeper figure shading and shadows with BILINEAR, each only over its own box;
 * the silhouette is drawn at 2× in the figure's bounding box only (so at every canvas size)
   and halved with `reduce(2)` (anti-aliasing for the price of a box filter);
-* the garment is lifted from its photo shrunk by a whole factor (by the JPEG decoder, or
-  `reduce`), and only the part holding the garment is eroded and feathered; the garment and
-  its shadow are composited over their own boxes;
+* the garment is lifted from its photo shrunk mostly by a whole factor (by the JPEG decoder,
+  or `reduce`), and only the part holding the garment is eroded and feathered; the garment
+  and its shadow are composited over their own boxes;
 * the mannequins a worker drew last are kept (`render_figure`): a catalog model's try-ons all
   dress one figure;
 * the PNG is written with fast compression (image intake re-encodes it anyway); try-ons are
@@ -578,11 +578,11 @@ def lift_garment(data: bytes, max_side: int = 900) -> Image.Image:
     (so a white print on a white shirt stays); the edge is feathered. Product photos on a
     plain studio background, the common case, come out clean.
 
-    The lift is made at about `max_side` pixels on the long side: a larger photo is shrunk by
-    a whole factor, so the lift's long side ends between 2/3 and 3/2 of `max_side` — by the
+    The lift is at most `max_side` pixels on the long side, and a larger photo's at least 2/3 of
+    that: the photo is first shrunk by the whole factor bringing it nearest to `max_side` — by the
     JPEG decoder itself where it can (it scales by 1/2, 1/4 or 1/8 while decoding), else with
-    `reduce` (an exact box filter); either is several times cheaper than resampling to an exact
-    size, and the fit onto the figure resamples the garment once more anyway.
+    `reduce` (an exact box filter), either several times cheaper than resampling — and only
+    what is still over `max_side` then (at most 3/2) is resampled.
     """
     try:
         image = open_image(data)
@@ -598,6 +598,11 @@ def lift_garment(data: bytes, max_side: int = 900) -> Image.Image:
     if factor > 1:
         rgb = rgb.reduce(factor)
         alpha_in = alpha_in.reduce(factor) if alpha_in is not None else None
+    if max(rgb.size) > max_side:  # by at most 3/2: BOX, an area average, is right and cheapest
+        scale = max_side / max(rgb.size)
+        new = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(new, Image.Resampling.BOX)
+        alpha_in = alpha_in.resize(new, Image.Resampling.BOX) if alpha_in is not None else None
 
     if alpha_in is not None and alpha_in.getextrema()[0] < 250:
         alpha, origin = alpha_in, (0, 0)  # already cut out
@@ -636,8 +641,10 @@ def _cut_out(rgb: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
         if i % 6 == 5 and ImageChops.difference(grown, reach).getbbox() is None:
             break
         reach = grown
-    connected = dilate3(reach).resize(rgb.size, Image.Resampling.BILINEAR)
-    garment = ImageChops.invert(ImageChops.darker(candidate, connected.point(lambda v: 255 if v > 60 else 0)))
+    # Grown by one small pixel, the reach covers the background's edge, which `candidate` then
+    # draws at full size; NEAREST is enough to stretch it.
+    connected = dilate3(reach).resize(rgb.size, Image.Resampling.NEAREST)
+    garment = ImageChops.invert(ImageChops.darker(candidate, connected))
     box = garment.getbbox()
     if box is None:
         return garment, (0, 0)  # all background: the caller finds no garment

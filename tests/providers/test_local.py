@@ -334,13 +334,13 @@ def test_a_garment_lifted_once_fits_like_its_photo(settings) -> None:  # noqa: A
 
 @pytest.mark.parametrize(
     ("side", "fmt", "lifted"),
-    [(1000, "PNG", 1000), (1800, "PNG", 900), (2600, "PNG", 867),
-     # The JPEG decoder scales by powers of two only: 2600 → 1300 is already within 3/2 of 900.
-     (1800, "JPEG", 900), (2600, "JPEG", 1300), (4000, "JPEG", 1000)],
+    [(1000, "PNG", 900), (1300, "JPEG", 900), (1400, "PNG", 700), (1800, "PNG", 900), (2600, "PNG", 867),
+     (1800, "JPEG", 900), (2600, "JPEG", 900), (4000, "JPEG", 900)],
 )
-def test_a_large_garment_photo_is_lifted_at_a_whole_reduction(side: int, fmt: str, lifted: int) -> None:
-    """The lift is the photo reduced by a whole factor, about `max_side` (900) on the long side;
-    the shirt keeps its share of the photo, its colour and its enclosed print."""
+def test_a_large_garment_photo_is_lifted_at_most_at_max_side(side: int, fmt: str, lifted: int) -> None:
+    """The lift is at most `max_side` (900) on the long side and at least 2/3 of it (a whole
+    reduction where that lands within it); the shirt keeps its share of the photo, its colour and
+    its enclosed print."""
     image = Image.open(io.BytesIO(garment_photo(fmt="PNG"))).resize((side, side), Image.Resampling.NEAREST)
     data = io.BytesIO()
     image.save(data, fmt, quality=92)
