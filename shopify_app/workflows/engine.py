@@ -83,10 +83,11 @@ WATCH_MAX_SECONDS = 15.0
 # this many products each (each push job: one attach call per product; one staged-upload call
 # and one status poll for all; several push jobs let several workers publish at once).
 PUBLISH_BATCH_PRODUCTS = 25
-# ...and waits for a batch to fill while products are still rendering: it publishes once this
-# many products are waiting, when the oldest has waited this long, or when no product is left
+# ...and waits for a batch to fill while products are still rendering: it publishes full batches,
+# and what is left over once the oldest of it has waited this long, or when no product is left
 # rendering. (Publishing every watch's one or two new products cost a push job, its Admin
-# status polls and its bookkeeping per product or two: a quarter of a shoot's own CPU.)
+# status polls and its bookkeeping per product or two: a quarter of a shoot's own CPU. Sending
+# the leftover with every full batch made a push job of a few products each time.)
 PUBLISH_MAX_WAIT_SECONDS = 10.0
 AWAITING_PUBLISH = "awaiting_publish"
 # A provider that answers "ready now" (the local renderer in null-latency mode) is polled in
@@ -628,18 +629,24 @@ def _publish_offered(session: Session, job: GenerationJob, child_ids: list[str],
     from shopify_app.shopify import media
 
     by_product: dict[str, list[str]] = {}
+    waiting_since: dict[str, dt.datetime] = {}
+    now = utcnow()
     for asset in assets:
-        by_product.setdefault(asset.shopify_product_id or "", []).append(asset.id)
-    if not everything_ended and len(by_product) < PUBLISH_BATCH_PRODUCTS:
-        times = [t for t in ((finished or {}).get(a.job_id) for a in assets) if t is not None]
-        oldest = min(times) if times else None
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        if oldest is not None and (utcnow() - oldest).total_seconds() < PUBLISH_MAX_WAIT_SECONDS:
-            return  # a later watch publishes them with more
-    products = list(by_product)
-    for start in range(0, len(products), PUBLISH_BATCH_PRODUCTS):
-        ids = [a for p in products[start:start + PUBLISH_BATCH_PRODUCTS] for a in by_product[p]]
+        product = asset.shopify_product_id or ""
+        by_product.setdefault(product, []).append(asset.id)
+        since = (finished or {}).get(asset.job_id)
+        if since is not None:
+            since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+            waiting_since[product] = min(since, waiting_since.get(product, since))
+    # Longest waiting first, so a leftover that waits is what finished last.
+    products = sorted(by_product, key=lambda p: waiting_since.get(p, now))
+    batches = [products[i:i + PUBLISH_BATCH_PRODUCTS] for i in range(0, len(products), PUBLISH_BATCH_PRODUCTS)]
+    if not everything_ended and len(batches[-1]) < PUBLISH_BATCH_PRODUCTS:
+        oldest = waiting_since.get(batches[-1][0])
+        if oldest is not None and (now - oldest).total_seconds() < PUBLISH_MAX_WAIT_SECONDS:
+            batches.pop()  # a later watch publishes them with more
+    for batch in batches:
+        ids = [a for p in batch for a in by_product[p]]
         push = GenerationJob(
             id=new_ulid(), shop_id=job.shop_id, parent_job_id=job.id, workflow=Workflow.PUSH_MEDIA.value,
             status=JobStatus.IN_PROGRESS, stage="queued", progress=0, inputs={"asset_ids": ids}, outputs={},

@@ -52,3 +52,32 @@ def test_nothing_waits_once_every_product_has_ended(studio: Studio, ready_model)
                             finished={child.id: utcnow()})
     session.flush()
     assert pushes(studio) == 1
+
+
+def test_while_products_render_only_full_batches_go_and_the_newest_leftover_waits(
+        studio: Studio, ready_model, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(engine, "PUBLISH_BATCH_PRODUCTS", 2)
+    model = ready_model()
+    shoot = studio.create("catalog-shoot", catalog_model_id=model.id, product_ids=studio.products(),
+                          num_images=1, publish="direct")
+    run_jobs(studio, 4)  # the shoot's start, then its three products
+    children = [c for c in studio.children(shoot.id) if c.stage == engine.AWAITING_PUBLISH]
+    assert len(children) == 3
+    session = studio.session
+    parent = session.get(GenerationJob, shoot.id)
+    now = utcnow()
+    finished = {children[0].id: now, children[1].id: now - dt.timedelta(seconds=2),
+                children[2].id: now - dt.timedelta(seconds=1)}
+
+    engine._publish_offered(session, parent, [c.id for c in children], everything_ended=False, finished=finished)
+    session.flush()
+    # One full batch of the two that waited longest; the newest waits for the next batch.
+    push_jobs = session.scalars(select(GenerationJob).where(GenerationJob.workflow == Workflow.PUSH_MEDIA.value)).all()
+    assert len(push_jobs) == 1
+    published = {p.shopify_product_id for p in session.scalars(select(MediaPush))}
+    assert published == {children[1].shopify_product_id, children[2].shopify_product_id}
+
+    later = {children[0].id: now - dt.timedelta(seconds=engine.PUBLISH_MAX_WAIT_SECONDS + 1)}
+    engine._publish_offered(session, parent, [children[0].id], everything_ended=False, finished=later)
+    session.flush()
+    assert pushes(studio) == 3  # waited long enough: published on its own
