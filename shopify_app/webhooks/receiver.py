@@ -130,7 +130,7 @@ def receive(environ: WSGIEnvironment, app: Flask) -> tuple[int, bytes]:
         received_at=utcnow(),
     )
     try:
-        # Waits until the row is committed (and its processing enqueued), or raises.
+        # Waits until the row is committed (its processing is enqueued by the batch's leader), or raises.
         delivery_id = get_writer(app).record(delivery)
     except DeliveryNotRecorded as exc:
         log.warning("webhook %s %s not recorded: %s", topic, webhook_id, exc)

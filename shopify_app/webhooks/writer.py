@@ -31,9 +31,11 @@ Failure rules (the database is the truth, Redis the transport):
   jobs a lost attempt did write, so none is pushed twice); one that still fails is logged and
   left to the reconciler (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows
   whose message is gone);
-- a request that waits longer than `timeout` answers 503: a delivery still queued is withdrawn;
+- a follower that waits longer than `timeout` answers 503: a delivery still queued is withdrawn;
   one whose batch is being written may still be committed, and Shopify's retry is then
-  acknowledged as a duplicate.
+  acknowledged as a duplicate. A leader's own round trips time out after `ROUND_TRIP_SECONDS`
+  (PostgreSQL's statement_timeout, a Redis socket timeout), so a stalled database or Redis
+  fails its batch with 503s instead of holding the leadership.
 
 The writer keeps one PostgreSQL and one Redis connection between batches, used by one leader at
 a time. The SQL is written for the DBAPI connection directly (PostgreSQL and SQLite ≥ 3.35,
@@ -78,9 +80,13 @@ PROCESS_DELIVERY = "jobs.webhooks.process_delivery"
 EXTENSION_KEY = "studio.webhook_writer"
 # Up to this many deliveries per INSERT (7 parameters each, far below any driver's limit).
 MAX_BATCH = 64
-# Shopify gives up on a delivery after about 5 s and retries it; a request never waits longer
-# than this for the writer (it answers 503, and the retry finds the row if it was committed).
+# Shopify gives up on a delivery after about 5 s and retries it; a follower never waits longer
+# than this for its batch (it answers 503, and the retry finds the row if it was committed).
 WAIT_SECONDS = 10.0
+# A leader's own round trips are bounded too: the INSERT by PostgreSQL's statement_timeout, the
+# enqueue by a socket timeout, so a stalled database or Redis cannot hold a request thread (and
+# the leadership with it) for longer.
+ROUND_TRIP_SECONDS = 5.0
 _COLUMNS = ("webhook_id", "topic", "shop_domain", "api_version", "triggered_at", "payload", "received_at")
 _INSERTED = ("webhook_id, topic, shop_domain, shop_id, api_version, triggered_at, payload, outcome, "
              "attempts, received_at")
@@ -171,8 +177,10 @@ class DeliveryWriter:
     # ---------------------------------------------------------------- request side
 
     def record(self, delivery: Delivery) -> int | None:
-        """Record `delivery`, committed, and enqueue its processing. Returns the new row's id, or
-        None when this webhook id was already recorded. Raises `DeliveryNotRecorded`."""
+        """Record `delivery`, committed. Returns the new row's id, or None when this webhook id was
+        already recorded. Raises `DeliveryNotRecorded`. The delivery's job is enqueued by the
+        batch's leader right after the commit: when this returns, it is enqueued if this request
+        led its batch, and about to be otherwise."""
         ticket = _Ticket(delivery)
         with self._lock:
             if self._closed or self._pid != os.getpid():
@@ -196,55 +204,67 @@ class DeliveryWriter:
                 promoted = ticket.promoted and not ticket.taken
                 if not promoted and not ticket.taken:
                     self._pending.remove(ticket)  # gone before any leader took it
-            if not promoted:
-                # Still queued (now withdrawn), or in a batch being written: its row may yet be
-                # committed, and Shopify's retry is then acknowledged as a duplicate.
-                raise DeliveryNotRecorded(f"no answer from the webhook writer within {self.timeout:g} s")
-            # Promoted just as the wait ran out: the queue behind it needs a leader all the same.
-            ticket._done.acquire()
-            self._lead()
-            return self._wait_resolved(ticket)
-
-    @staticmethod
-    def _wait_resolved(ticket: _Ticket) -> int | None:
-        ticket._done.acquire()  # this thread resolved it in its own batch: never blocks
-        return ticket.result()
+            if promoted:
+                # Promoted just as the wait ran out (its lock released under the writer's lock,
+                # so this never blocks): the queue behind it needs a leader all the same.
+                ticket._done.acquire()
+                self._lead()
+                continue
+            if ticket.taken and ticket._done.acquire(blocking=False):
+                return ticket.result()  # its batch answered just as the wait ran out
+            # Still queued (now withdrawn), or in a batch being written: its row may yet be
+            # committed, and Shopify's retry is then acknowledged as a duplicate.
+            raise DeliveryNotRecorded(f"no answer from the webhook writer within {self.timeout:g} s")
 
     def _lead(self) -> None:
         """Write one batch from the head of the queue on this request's thread, then hand the
-        leadership to the oldest waiting request, or lay it down."""
-        with self._lock:
-            count = min(len(self._pending), self.max_batch)
-            batch = [self._pending.popleft() for _ in range(count)]
-            for ticket in batch:
-                ticket.taken = True
+        leadership to the oldest waiting request, or lay it down.
+
+        Whatever goes wrong, every request of the batch is answered and the leadership passed
+        on; an exception that is not an `Exception` (KeyboardInterrupt, SystemExit) is raised
+        again once that is done."""
+        batch: list[_Ticket] = []
+        interrupted: BaseException | None = None
         try:
+            with self._lock:
+                count = min(len(self._pending), self.max_batch)
+                for _ in range(count):
+                    ticket = self._pending.popleft()
+                    ticket.taken = True
+                    batch.append(ticket)
             if batch:
                 self._write(batch)
         except BaseException as exc:  # noqa: BLE001 - never leave a request waiting on a failed batch
             log.error("webhook writer failed a batch of %d (%s)", len(batch), type(exc).__name__)
             for ticket in batch:
                 ticket.resolve(error=exc)
+            if not isinstance(exc, Exception):
+                interrupted = exc
         finally:
             with self._lock:
                 successor = self._pending[0] if self._pending else None
                 if successor is not None:
+                    # Released under the lock: "promoted" always means "woken" (see _wait).
                     successor.promoted = True
+                    successor._done.release()
                 else:
                     self._leading = False
                     self._idle.notify_all()
-            if successor is not None:
-                successor._done.release()
+        if interrupted is not None:
+            raise interrupted
 
     def close(self, timeout: float = 10.0) -> None:
         """Let the batches in hand and queued be written, then drop the connections. Later
         `record` calls raise."""
+        if self._pid != os.getpid():
+            # Inherited across a fork (an at-fork hook may call this): the connections belong to
+            # the parent, and the lock may have been held by a thread that does not exist here.
+            self._closed = True
+            return
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if self._pid != os.getpid():
-                return  # inherited across a fork: the connections belong to the parent
             if not self._idle.wait_for(lambda: not self._leading, timeout):
                 log.warning("webhook writer did not finish within %s s", timeout)
                 return
@@ -368,6 +388,7 @@ class DeliveryWriter:
             # `$n` placeholders, sent as written: psycopg parses a `%s` query in Python on every
             # execute when it has more than 50 parameters (a batch of more than 7 rows).
             driver.cursor_factory = self._statements.dbapi.RawCursor
+            driver.execute(f"SET statement_timeout = {int(ROUND_TRIP_SECONDS * 1000)}")
         else:
             driver.isolation_level = None  # sqlite3's autocommit
         return connection
@@ -485,7 +506,11 @@ class _DeliveryJobs:
         client = self.queue.connection
         if self._connection is None or self._client is not client:
             self.disconnect()
-            self._connection = client.connection_pool.get_connection()
+            # Its own connection, made as the client's pool makes them but with timeouts.
+            pool = client.connection_pool
+            self._connection = pool.connection_class(**{
+                **pool.connection_kwargs, "socket_timeout": ROUND_TRIP_SECONDS,
+                "socket_connect_timeout": ROUND_TRIP_SECONDS})
             self._client = client
         connection = self._connection
         try:
@@ -501,11 +526,10 @@ class _DeliveryJobs:
 
     def disconnect(self) -> None:
         connection, self._connection = self._connection, None
-        client, self._client = self._client, None
+        self._client = None
         if connection is not None:
             try:
                 connection.disconnect()
-                client.connection_pool.release(connection)
             except Exception:  # it is being thrown away anyway
                 log.debug("closing the webhook writer's Redis connection failed", exc_info=True)
 

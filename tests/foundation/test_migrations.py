@@ -77,6 +77,12 @@ def empty_postgresql(tmp_path) -> Iterator[str]:  # noqa: ANN001
 
 def test_webhook_payloads_are_compressed_with_lz4_on_postgresql(empty_postgresql: str) -> None:
     engine = create_engine(empty_postgresql)
+    with engine.connect() as conn:
+        lz4 = conn.scalar(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                               "WHERE name = 'default_toast_compression'"))
+    if not lz4:
+        engine.dispose()
+        pytest.skip("this PostgreSQL server has no lz4 (the migration leaves the default)")
     try:
         migrate.upgrade(empty_postgresql, "head")
         assert _payload_compression(engine) == "l"  # by the migration
@@ -88,3 +94,13 @@ def test_webhook_payloads_are_compressed_with_lz4_on_postgresql(empty_postgresql
         assert _payload_compression(engine) == "l"  # by the model, for tables made with create_all
     finally:
         engine.dispose()
+
+
+def test_the_migrations_also_write_an_offline_sql_script(tmp_path, capsys) -> None:  # noqa: ANN001
+    from alembic import command
+
+    config = migrate.alembic_config("postgresql+psycopg://postgres@127.0.0.1/offline")
+    command.upgrade(config, "head", sql=True)
+    script = capsys.readouterr().out
+    assert "CREATE TABLE webhook_deliveries" in script
+    assert "SET COMPRESSION lz4" in script

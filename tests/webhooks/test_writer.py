@@ -413,29 +413,73 @@ def test_a_queued_delivery_that_waits_too_long_is_withdrawn_and_the_queue_goes_o
 
 
 def test_a_delivery_promoted_as_its_wait_runs_out_still_writes_the_queue(app, session, writer) -> None:
-    # The leader's hand-over (`_lead`'s finally) marks the oldest queued ticket under the lock
-    # and releases it just after; a waiter whose time runs out in between must lead anyway.
+    # The waiter's wait runs out, and before it looks under the writer's lock, the finishing
+    # leader promotes it (flag and release, under that lock): it must lead anyway.
     from shopify_app.webhooks.writer import _Ticket
 
     promoted, behind = _Ticket(delivery("promoted")), _Ticket(delivery("behind"))
     with writer._lock:
         writer._leading = True  # as if a leader were finishing its batch
         writer._pending.extend([promoted, behind])
-        promoted.promoted = True
-    writer.timeout = 0.05
+    writer.timeout = 0  # the first wait runs out at once
     results: dict[str, object] = {}
 
     def wait() -> None:
         results["promoted"] = writer._wait(promoted)
 
     thread = threading.Thread(target=wait)
-    thread.start()
-    thread.join(0.5)
-    assert thread.is_alive()  # its wait ran out; it waits for the hand-over to finish
-    promoted._done.release()  # the rest of `_lead`'s hand-over
+    with writer._lock:
+        thread.start()
+        thread.join(0.3)  # its wait has run out; it is blocked on the writer's lock
+        promoted.promoted = True  # what `_lead` does on handing over
+        promoted._done.release()
     thread.join(10)
     writer.timeout = 30
     rows = _rows(session)
     assert results["promoted"] == rows["promoted"]
     assert behind.resolved and behind.delivery_id == rows["behind"]  # written in the same batch
     assert not writer._leading and not writer._pending
+
+
+def test_an_interrupt_inside_a_batch_answers_the_batch_passes_the_lead_and_is_raised_again(
+        app, session, writer, monkeypatch) -> None:
+    execute = writer._execute
+    calls = []
+
+    def interrupted(sql, params):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return execute(sql, params)
+
+    monkeypatch.setattr(writer, "_execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.record(delivery("interrupted"))
+    assert not writer._leading and not writer._pending
+    assert writer.record(delivery("after")) == _rows(session)["after"]  # the writer carries on
+    assert "interrupted" not in _rows(session)
+
+
+def test_the_leaders_round_trips_have_timeouts(app, writer) -> None:
+    from shopify_app.webhooks.writer import ROUND_TRIP_SECONDS
+
+    writer.record(delivery("timeouts"))
+    assert writer._jobs._connection.socket_timeout == ROUND_TRIP_SECONDS
+    if writer._statements.dialect_name == "postgresql":
+        cursor = writer._connection.cursor()
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == f"{int(ROUND_TRIP_SECONDS)}s"
+        cursor.close()
+
+
+def test_closing_a_writer_inherited_across_a_fork_never_takes_its_lock(app, writer) -> None:
+    # An at-fork hook closes the parent's writer in the child, where a thread that held the lock
+    # at the fork does not exist: close() must not wait for it.
+    pid = writer._pid
+    writer._pid = -1  # as seen from a forked child
+    with writer._lock:
+        writer.close()  # would deadlock if it took the lock
+    assert writer._closed
+    writer._pid = pid
+    with pytest.raises(DeliveryNotRecorded):
+        writer.record(delivery("after-fork-close"))
