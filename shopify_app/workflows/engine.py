@@ -415,6 +415,7 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
             # for many products, one status poll for all of their media.
             finish_job(job)
             job.stage = AWAITING_PUBLISH
+            _watch_now_if_last(session, job)
             return
         shop = session.get(Shop, job.shop_id)
         assert shop is not None
@@ -427,6 +428,30 @@ def on_outputs_ready(session: Session, job: GenerationJob, outputs: Sequence[Out
             return
     job.outputs = {**job.outputs, "delivered": len(offered)}
     _finish(session, job, stage="review")
+
+
+def _watch_now_if_last(session: Session, job: GenerationJob) -> None:
+    """The shoot's last product to finish has the shoot's watch run now, to publish the last
+    batch, instead of at its next round (one to two seconds away: RQ schedules on whole
+    seconds). One query per product to find out; the shoot's row is touched only by the last.
+
+    Two products finishing at once each see the other still running, and neither calls: the
+    watch's own round then finds them. A shoot row locked by someone else (its watch running,
+    a cancellation) is skipped rather than waited for."""
+    still_running = session.scalar(select(
+        select(GenerationJob.id).where(
+            GenerationJob.parent_job_id == job.parent_job_id, GenerationJob.id != job.id,
+            GenerationJob.workflow == Workflow.TRY_ON.value,
+            GenerationJob.status.in_([JobStatus.NOT_STARTED, JobStatus.IN_PROGRESS]))
+        .exists()))
+    if still_running:
+        return
+    shoot = session.scalar(
+        select(GenerationJob).where(GenerationJob.id == job.parent_job_id)
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    if shoot is None or JobStatus(shoot.status).terminal or shoot.next_step != f"{WATCH_QUEUE}/{WATCH_STEP}":
+        return
+    schedule_step(session, shoot, WATCH_STEP, WATCH_QUEUE)
 
 
 def _garment_bytes(session: Session, job: GenerationJob, settings: Settings) -> bytes | None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from shopify_app.models import GenerationJob, JobStatus, MediaPush, Workflow, utcnow
+from shopify_app.queues import get_broker
 from shopify_app.workflows import engine
 from tests.workflows.conftest import Studio
 from tests.workflows.test_failures import run_jobs
@@ -81,3 +83,23 @@ def test_while_products_render_only_full_batches_go_and_the_newest_leftover_wait
     engine._publish_offered(session, parent, [children[0].id], everything_ended=False, finished=later)
     session.flush()
     assert pushes(studio) == 3  # waited long enough: published on its own
+
+
+def test_the_last_product_to_finish_has_the_watch_run_at_once(studio: Studio, ready_model) -> None:  # noqa: ANN001
+    model = ready_model()
+    shoot = studio.create("catalog-shoot", catalog_model_id=model.id, product_ids=studio.products(),
+                          num_images=1, publish="direct")
+    media_queue = get_broker(studio.app).queue(engine.WATCH_QUEUE)
+    scheduled = ScheduledJobRegistry(queue=media_queue)
+
+    run_jobs(studio, 3)  # the shoot's start, then two of its three products
+    watch = studio.job(shoot.id).rq_job_id
+    assert scheduled.get_job_ids() == [watch] and media_queue.job_ids == []  # the watch's next round
+
+    run_jobs(studio, 1)  # the last product
+    shoot_row = studio.job(shoot.id)
+    assert shoot_row.next_step == f"{engine.WATCH_QUEUE}/{engine.WATCH_STEP}"
+    assert media_queue.job_ids == [shoot_row.rq_job_id] != [watch]  # queued now, not in a second
+    studio.run()
+    assert studio.job(shoot.id).status == JobStatus.SUCCESS
+    assert all(len(studio.our_media(p)) == 1 for p in studio.products())
