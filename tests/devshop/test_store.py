@@ -83,3 +83,20 @@ def test_only_the_last_few_state_directories_keep_a_store(dev_settings: Settings
         store.store_for(dataclasses.replace(dev_settings, instance_path=tmp_path / str(i)))
     assert len(store._stores) <= store.MAX_STORES
     assert store.store_for(dev_settings) is not first  # dropped, so made again
+
+
+def test_a_seeded_photo_is_drawn_once_per_shop_and_then_read_by_every_process(
+        dev_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shopify_app.devshop import catalog
+
+    product = control.products(dev_settings)[0]
+    [first, *_] = control.product_media(f"gid://shopify/Product/{product['id']}", dev_settings)
+    drawn = control.store(dev_settings).media_bytes(first["id"])
+    assert drawn is not None and drawn[:2] == b"\xff\xd8"  # a JPEG
+
+    def draw_again(look: catalog.Look) -> bytes:
+        raise AssertionError("drawn a second time")
+
+    monkeypatch.setattr(catalog, "render_look", draw_again)
+    another_process = store.DevShopStore.for_settings(dev_settings)  # nothing cached in memory
+    assert another_process.media_bytes(first["id"]) == drawn
