@@ -566,7 +566,14 @@ def _attach_all(session: Session, client: AdminClient, pushes: list[MediaPush], 
     if intents:
         # Committed before the calls, so a crash after Shopify acted is detected next time.
         session.commit()
+    later: AdminRetryLater | None = None
     for push, assets in ready:
+        if later is not None:
+            # Shopify asked for a later attempt: the step's other attaches come back with it
+            # instead of each asking the shop's bucket again. Not sent, so no intent.
+            push.attach_requested_at = None
+            _handle(session, push, progress, later)
+            continue
         try:
             _attach(session, client, push, assets)
             progress.again_in(POLL_DELAYS[0])
@@ -578,6 +585,7 @@ def _attach_all(session: Session, client: AdminClient, pushes: list[MediaPush], 
             # the step's commit; a crash before it leaves the intent, and a reconcile, behind.
             push.attach_requested_at = None
             _handle(session, push, progress, exc)
+            later = exc
         except (AdminError, requests.RequestException) as exc:
             _handle(session, push, progress, exc)
 

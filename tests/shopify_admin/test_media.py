@@ -289,23 +289,32 @@ def test_publish_is_scoped_to_the_shop(app: Flask, session) -> None:  # noqa: AN
         media.publish_assets(session, other, publishing_job(session, other), [assets[0].id])
 
 
-def test_a_spent_budget_hands_the_attach_back_to_the_scheduler_and_it_attaches_once_later(
-        app: Flask, session) -> None:  # noqa: ANN001
-    settings, shop, product, assets, job = _setup(app, session)
+def test_a_spent_budget_hands_the_attaches_back_to_the_scheduler_and_they_attach_once_later(
+        app: Flask, session, monkeypatch) -> None:  # noqa: ANN001
+    settings, job, product, other = _two_products(app, session)
     redis = get_broker(app).redis
-    # Enough points for the staged upload (10), not for the attach after it: at 1 point/s the
+    # Enough points for the staged upload (10), not for an attach after it: at 1 point/s the
     # attach's 10 points are 5 s away, far more than a job step may wait.
     control.set_bucket(maximum=2000, restore_rate=1, available=15, settings=settings)
     control.clear_calls(settings)
-    media.publish_assets(session, shop, job, [a.id for a in assets])
-    session.commit()
+    reservations: list[int] = []
+    reserve = admin.CostBudget.reserve
+
+    def counted(budget: admin.CostBudget, cost: int) -> float:
+        reservations.append(cost)
+        return reserve(budget, cost)
+
+    monkeypatch.setattr(admin.CostBudget, "reserve", counted)
     work_queued(app)
 
     session.expire_all()
-    push = session.scalars(select(MediaPush)).one()
-    assert push.state == PushState.UPLOADED
-    assert push.attach_requested_at is None  # not sent, so nothing to reconcile next time
+    pushes = session.scalars(select(MediaPush)).all()
+    assert [p.state for p in pushes] == [PushState.UPLOADED] * 2
+    assert [p.attach_requested_at for p in pushes] == [None, None]  # not sent: nothing to reconcile
     assert graphql_calls(settings, "productUpdate", outcome=None) == []
+    # The staged upload, then the first attach: the second product's attach comes back with it
+    # instead of asking the spent bucket again.
+    assert len(reservations) == 2
     # The step comes back when the points will be there, instead of sleeping for them.
     scheduled = ScheduledJobRegistry(queue=get_broker(app).queue("media"))
     [rq_job_id] = scheduled.get_job_ids()
@@ -314,11 +323,12 @@ def test_a_spent_budget_hands_the_attach_back_to_the_scheduler_and_it_attaches_o
 
     # The bucket refills (and the app's mirror of it is forgotten): the next run attaches.
     control.set_bucket(restore_rate=100, available=2000, settings=settings)
-    redis.delete(admin.CostBudget(redis, shop.domain).key)
+    redis.delete(admin.CostBudget(redis, settings.dev_shop_domain).key)
     drain(app, include_future=True)
     session.expire_all()
     assert session.get(GenerationJob, job.id).status == JobStatus.SUCCESS
-    assert len(graphql_calls(settings, "productUpdate")) == 1
+    assert len(graphql_calls(settings, "productUpdate")) == 2  # once per product
     assert graphql_calls(settings, "product", outcome=None) == []  # no reconcile query
-    ours = [m for m in control.product_media(product, settings) if m["by_app"]]
-    assert len(ours) == 3 and all(m["status"] == "READY" for m in ours)
+    for gid, count in ((product, 2), (other, 1)):
+        ours = [m for m in control.product_media(gid, settings) if m["by_app"]]
+        assert len(ours) == count and all(m["status"] == "READY" for m in ours)
