@@ -61,8 +61,12 @@ PUBLISH_STEP = "jobs.media:advance_publish"
 UNDO_STEP = "jobs.media:advance_undo"
 QUEUE = "media"
 MAX_ATTEMPTS = 8
-MAX_POLLS = 40  # about 15 minutes with the schedule below
-POLL_DELAYS = (2, 3, 5, 8, 13, 20, 30)
+MAX_POLLS = 40  # about 17 minutes with the schedule below
+# Seconds before each status poll. Shopify usually processes an image within a second or two, so
+# the first look comes after 1 s (the merchant sees READY sooner); then backing off, for the
+# odd large image that takes minutes. Polls of one shop's products are made together (one
+# query per batch), so an early poll costs a few cost points, not one per product.
+POLL_DELAYS = (1, 2, 3, 5, 8, 13, 20, 30)
 # Shopify's image limits (reference/shopify-platform.md section 4).
 MAX_SIDE = 4472
 MAX_PIXELS = 20_000_000
