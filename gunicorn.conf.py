@@ -5,26 +5,60 @@ The one place the web server is configured: the README's deployment table, `flas
 sets its bind address and an access log).
 
 Environment: `PORT` (8000) or `GUNICORN_BIND`, `WEB_CONCURRENCY` (worker processes; default one
-per CPU), `GUNICORN_THREADS` (16), `GUNICORN_ACCESS_LOG` (unset: no access log; the app's JSON
-logs carry what matters).
+per CPU), `GUNICORN_WORKER_CLASS` (default: see below), `GUNICORN_WORKER_CONNECTIONS` (1000,
+gevent), `GUNICORN_THREADS` (16, gthread), `GUNICORN_ACCESS_LOG` (unset: no access log; the
+app's JSON logs carry what matters).
+
+The worker class follows the database. On PostgreSQL (production) it is **gevent**: a request
+is a greenlet, and almost every request waits (a webhook on its group commit, an embedded page
+on Shopify's Admin API), which costs a greenlet switch instead of an OS thread parked on the
+GIL. With 16 gthread threads a process spent most of a webhook's CPU on GIL hand-offs (9 to 25
+context switches per request against 2 to 3 for a bare endpoint, `bench/webhooks.py`); under
+gevent the same endpoint serves 1.7x the deliveries with less CPU each. psycopg 3 cooperates
+with gevent by itself, provided gevent patched the standard library before psycopg was
+imported, hence the patch below, before anything else (preload_app imports the app in this
+process). On SQLite (the embedded development default) it stays **gthread**: sqlite3 waits for
+a lock in C, which under gevent would stop every request of the process until it timed out.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from typing import Any
+
+
+def _worker_class() -> str:
+    chosen = os.environ.get("GUNICORN_WORKER_CLASS")
+    if chosen:
+        return chosen
+    database_url = os.environ.get("DATABASE_URL", "")
+    return "gevent" if database_url.startswith(("postgres://", "postgresql")) else "gthread"
+
+
+worker_class = _worker_class()
+if worker_class == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import sys  # noqa: E402 - after the patch, on purpose
+from typing import Any  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# One process per CPU does the Python work (the GIL allows one core per process); threads
-# overlap what a request waits on. A webhook waits for its group commit
+# One process per CPU does the Python work (the GIL allows one core per process); greenlets (or,
+# on SQLite, threads) overlap what a request waits on. A webhook waits for its group commit
 # (`shopify_app.webhooks.writer`), and the more requests one process has waiting at once, the
-# larger its batches and the cheaper each delivery: a few processes with many threads each, not
-# many processes with two.
+# larger its batches and the cheaper each delivery: a few processes with many requests each.
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
-worker_class = "gthread"
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 threads = int(os.environ.get("GUNICORN_THREADS") or 16)
+# gevent's accept is greedy: the first process to wake takes a whole burst of new connections
+# (32 of 32 in a measured burst), and a keep-alive connection stays where it landed, so one
+# core idles while the other queues. With SO_REUSEPORT each process listens on its own socket
+# and the kernel spreads connections between them. The price: connections still waiting in the
+# accept queue of a process that exits (a recycled worker) are reset, and the client retries
+# (Shopify retries every webhook it did not get a 2xx for).
+reuse_port = worker_class == "gevent"
 
 # Keep-alive: Shopify and load balancers reuse connections; an idle one costs a file descriptor
 # in the worker's poller, not a thread.
