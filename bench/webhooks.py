@@ -7,8 +7,9 @@ What it does, all on loopback:
 
 1. Creates a scratch PostgreSQL database (dropped at the end), its tables, and one installed shop;
    flushes the given Redis database (use a scratch one).
-2. Starts gunicorn configured as for production (`STUDIO_ENV=production`, real secrets, gthread
-   workers, no access log) serving `app:app`, with real PostgreSQL and Redis and no RQ worker, so
+2. Starts gunicorn configured as for production (`STUDIO_ENV=production`, real secrets,
+   PostgreSQL, so gunicorn.conf.py's gevent workers on their own SO_REUSEPORT sockets, no access
+   log) serving `app:app`, with real PostgreSQL and Redis and no RQ worker, so
    every enqueued job stays in the queue to be counted.
 3. Starts the same gunicorn configuration serving a bare Flask app (one route answering 200).
 4. In `--rounds` alternating rounds, offers each endpoint `--requests` signed `products/create`
@@ -23,9 +24,12 @@ What it does, all on loopback:
    latency of the webhook endpoint at `--rate` requests/s offered (latency measured from each
    request's scheduled send time, so a stall is not hidden by the generator waiting). Under each
    run, where the machine's CPU went: server, database, Redis and generator per request, the
-   cores busy, and how much of them processes outside the benchmark took ("others"). Both runs
-   are normally CPU-bound, so the throughput ratio follows the ratio of CPU per request; a run
-   with large "others" was measured on a busy machine and says little.
+   cores busy, and how much of them processes outside the benchmark took ("others"); the
+   server's context switches per request (every thread: a gthread server parked on the GIL
+   shows here) and the busiest worker's share of the workers' CPU (about 50 % when the
+   connections landed evenly on 2 workers). Both runs are normally CPU-bound, so the throughput
+   ratio follows the ratio of CPU per request; a run with large "others" was measured on a busy
+   machine and says little.
 6. Checks that every unique delivery was recorded once and enqueued once, and that duplicates
    were answered 200 without a second row or job.
 
@@ -219,6 +223,8 @@ class RunResult:
     redis_cpu_seconds: float = 0.0  # the Redis server (every client's commands, not only ours)
     generator_cpu_seconds: float = 0.0  # this process: the load generator
     machine_busy_seconds: float = 0.0  # every core's non-idle time, whoever used it
+    server_context_switches: int = 0  # every thread of gunicorn's processes
+    busiest_worker_share: float = 0.0  # the busiest worker's share of the workers' CPU
 
     @property
     def throughput(self) -> float:
@@ -246,7 +252,9 @@ class RunResult:
                 f"{per * self.database_cpu_seconds:5.3f} + redis {per * self.redis_cpu_seconds:5.3f} + generator "
                 f"{per * self.generator_cpu_seconds:5.3f} = {per * accounted:5.3f};   cores busy "
                 f"{self.machine_busy_seconds / self.seconds:4.2f} of {psutil.cpu_count()} (others "
-                f"{max(0.0, self.machine_busy_seconds - accounted) / self.seconds:4.2f})")
+                f"{max(0.0, self.machine_busy_seconds - accounted) / self.seconds:4.2f});   server context "
+                f"switches/req {self.server_context_switches / self.requests:5.2f};   busiest worker "
+                f"{100 * self.busiest_worker_share:.0f} % of the workers' CPU")
 
 
 async def closed_loop(port: int, offered: list[Offered], connections: int) -> tuple[float, list[float], dict[int, int]]:
@@ -349,6 +357,28 @@ def gunicorn(app_spec: str, port: int, env: dict[str, str], workers: int,
             process.wait()
 
 
+def tree_context_switches(parent: psutil.Process) -> int:
+    """Context switches (voluntary and not) of every thread of gunicorn's master and workers."""
+    total = 0
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            tasks = os.listdir(f"/proc/{proc.pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{proc.pid}/task/{task}/status") as status:
+                    total += sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+            except OSError:
+                continue
+    return total
+
+
+def worker_cpu(parent: psutil.Process) -> dict[int, float]:
+    """CPU seconds of each worker process (how evenly the connections landed)."""
+    return _cpu(parent.children())
+
+
 def tree_cpu(parent: psutil.Process) -> tuple[float, float]:
     """(user, system) CPU seconds of gunicorn's master and workers."""
     user = system = 0.0
@@ -423,22 +453,28 @@ def measure(name: str, server: psutil.Process, coro_factory, admin_url: str | No
     redis_procs = redis_servers(redis_url) if redis_url else []
     db_before, redis_before = _cpu(backends), _cpu(redis_procs)
     user_before, system_before = tree_cpu(server)
+    switches_before, workers_before = tree_context_switches(server), worker_cpu(server)
     machine_before, generator_before = _busy(psutil.cpu_times()), time.process_time()
     seconds, latencies, statuses = asyncio.run(coro_factory())
     machine_after, generator_after = _busy(psutil.cpu_times()), time.process_time()
     user_after, system_after = tree_cpu(server)
+    switches_after, workers_after = tree_context_switches(server), worker_cpu(server)
+    per_worker = [workers_after[pid] - workers_before[pid] for pid in workers_after if pid in workers_before]
     db_after, redis_after = _cpu(backends), _cpu(redis_procs)
     db_seconds = sum(db_after[pid] - db_before[pid] for pid in db_after if pid in db_before)
     redis_seconds = sum(redis_after[pid] - redis_before[pid] for pid in redis_after if pid in redis_before)
     return RunResult(name, len(latencies), seconds, latencies, statuses,
                      user_after - user_before + system_after - system_before, system_after - system_before,
-                     db_seconds, redis_seconds, generator_after - generator_before, machine_after - machine_before)
+                     db_seconds, redis_seconds, generator_after - generator_before, machine_after - machine_before,
+                     switches_after - switches_before,
+                     max(per_worker) / sum(per_worker) if sum(per_worker) > 0 else 0.0)
 
 
 def _gunicorn_config(env: dict[str, str]) -> dict[str, object]:
     """The settings gunicorn.conf.py resolves to under `env` (it reads the environment)."""
     code = ("import runpy, json; c = runpy.run_path('gunicorn.conf.py'); "
-            "print(json.dumps({k: c[k] for k in ('workers', 'threads', 'worker_class', 'preload_app')}))")
+            "print(json.dumps({k: c[k] for k in ('workers', 'threads', 'worker_connections', 'worker_class', "
+            "'reuse_port', 'preload_app')}))")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out)
@@ -538,6 +574,7 @@ def main() -> int:
     # Default: what gunicorn.conf.py chooses (WEB_CONCURRENCY, GUNICORN_THREADS); these override.
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--worker-class", default=None, help="override gunicorn.conf.py's choice (gevent on PostgreSQL)")
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
@@ -573,6 +610,8 @@ def main() -> int:
             env["WEB_CONCURRENCY"] = str(args.workers)
         if args.threads:
             env["GUNICORN_THREADS"] = str(args.threads)
+        if args.worker_class:
+            env["GUNICORN_WORKER_CLASS"] = args.worker_class
         config = _gunicorn_config(env)
         prepare(env)
         Path(tmp, "bare_app.py").write_text(BARE_APP)
@@ -593,8 +632,10 @@ def main() -> int:
               "(other processes on the machine share the cores with the server and the generator)")
         print(f"offering {args.rounds} rounds of {len(rounds[0])} signed products/create deliveries "
               f"({len(rounds[0]) - unique} duplicates each) to each endpoint in turn, {args.connections} connections; "
-              f"gunicorn.conf.py: {config['workers']} workers × {config['threads']} threads "
-              f"({config['worker_class']}), preload {config['preload_app']}, {os.cpu_count()} CPUs")
+              f"gunicorn.conf.py: {config['workers']} {config['worker_class']} workers × "
+              f"{config['threads'] if config['worker_class'] == 'gthread' else config['worker_connections']} "
+              f"{'threads' if config['worker_class'] == 'gthread' else 'connections'}, reuse_port "
+              f"{config['reuse_port']}, preload {config['preload_app']}, {os.cpu_count()} CPUs")
 
         # Both servers up at once (the idle one costs nothing), each under the same configuration;
         # the rounds alternate between them, so a spell of machine noise hits both, and the
