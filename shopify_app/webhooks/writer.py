@@ -95,7 +95,7 @@ WAIT_SECONDS = 10.0
 # (`shopify_app.cooperative.gather_ready`): they normally have within a few hundred microseconds.
 GATHER_SECONDS = 0.005
 # A leader's own round trips are bounded too: the INSERT by PostgreSQL's statement_timeout, the
-# enqueue by a socket timeout, so a stalled database or Redis cannot hold a request thread (and
+# enqueue by a socket timeout, so a stalled database or Redis cannot hold a request (and
 # the leadership with it) for longer.
 ROUND_TRIP_SECONDS = 5.0
 _COLUMNS = ("webhook_id", "topic", "shop_domain", "api_version", "triggered_at", "payload", "received_at")
@@ -135,7 +135,7 @@ class _Ticket:
     and once when the ticket is resolved (a `concurrent.futures.Future` costs a Condition and
     more)."""
 
-    __slots__ = ("_done", "delivery", "delivery_id", "error", "promoted", "resolved", "taken")
+    __slots__ = ("_done", "delivery", "delivery_id", "error", "promoted", "resolved", "taken", "withdrawn")
 
     def __init__(self, delivery: Delivery):
         self.delivery = delivery
@@ -144,6 +144,7 @@ class _Ticket:
         self.resolved = False  # set by the leader that wrote the ticket's batch
         self.taken = False  # in a batch being written (under the writer's lock)
         self.promoted = False  # asked to lead the next batch (under the writer's lock)
+        self.withdrawn = False  # taken out of the queue unanswered (under the writer's lock)
         self._done = threading.Lock()
         self._done.acquire()
 
@@ -199,9 +200,16 @@ class DeliveryWriter:
             self._pending.append(ticket)
             lead = not self._leading
             self._leading = True
-        if lead:
-            self._lead()
-        return self._wait(ticket)
+            ticket.promoted = lead  # holds the leadership (see _withdraw)
+        try:
+            if lead:
+                self._lead(ticket)
+            return self._wait(ticket)
+        except BaseException:
+            # Interrupted (a greenlet killed at shutdown, KeyboardInterrupt) while queued or
+            # handed the leadership: leave neither the queue nor the leadership stranded.
+            self._withdraw(ticket)
+            raise
 
     def _wait(self, ticket: _Ticket) -> int | None:
         deadline = time.monotonic() + self.timeout
@@ -209,17 +217,18 @@ class DeliveryWriter:
             if ticket._done.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 if ticket.resolved:
                     return ticket.result()
-                self._lead()  # promoted: the ticket heads the queue, so this batch resolves it
+                self._lead(ticket)  # promoted: the ticket heads the queue, so this batch resolves it
                 continue
             with self._lock:
                 promoted = ticket.promoted and not ticket.taken
                 if not promoted and not ticket.taken:
                     self._pending.remove(ticket)  # gone before any leader took it
+                    ticket.withdrawn = True
             if promoted:
                 # Promoted just as the wait ran out (its lock released under the writer's lock,
                 # so this never blocks): the queue behind it needs a leader all the same.
                 ticket._done.acquire()
-                self._lead()
+                self._lead(ticket)
                 continue
             if ticket.taken and ticket._done.acquire(blocking=False):
                 return ticket.result()  # its batch answered just as the wait ran out
@@ -227,13 +236,14 @@ class DeliveryWriter:
             # committed, and Shopify's retry is then acknowledged as a duplicate.
             raise DeliveryNotRecorded(f"no answer from the webhook writer within {self.timeout:g} s")
 
-    def _lead(self) -> None:
-        """Write one batch from the head of the queue on this request's thread, then hand the
-        leadership to the oldest waiting request, or lay it down.
+    def _lead(self, own: _Ticket) -> None:
+        """Write one batch from the head of the queue on this request's thread (`own` is its
+        ticket), then hand the leadership to the oldest waiting request, or lay it down.
 
         Whatever goes wrong, every request of the batch is answered and the leadership passed
-        on; an exception that is not an `Exception` (KeyboardInterrupt, SystemExit) is raised
-        again once that is done."""
+        on; an exception that is not an `Exception` (KeyboardInterrupt, SystemExit, a killed
+        greenlet) is raised again once that is done, with `own` out of the queue if it was
+        still in it (its request is not waiting any more)."""
         batch: list[_Ticket] = []
         interrupted: BaseException | None = None
         try:
@@ -256,16 +266,36 @@ class DeliveryWriter:
                 interrupted = exc
         finally:
             with self._lock:
-                successor = self._pending[0] if self._pending else None
-                if successor is not None:
-                    # Released under the lock: "promoted" always means "woken" (see _wait).
-                    successor.promoted = True
-                    successor._done.release()
-                else:
-                    self._leading = False
-                    self._idle.notify_all()
+                if interrupted is not None and not own.taken and not own.withdrawn:
+                    self._pending.remove(own)
+                    own.withdrawn = True
+                self._hand_on_locked()
         if interrupted is not None:
             raise interrupted
+
+    def _hand_on_locked(self) -> None:
+        """Promote the oldest queued request to lead the next batch, or lay the leadership down
+        (the writer's lock held)."""
+        successor = self._pending[0] if self._pending else None
+        if successor is not None:
+            # Released under the lock: "promoted" always means "woken" (see _wait).
+            successor.promoted = True
+            successor._done.release()
+        else:
+            self._leading = False
+            self._idle.notify_all()
+
+    def _withdraw(self, ticket: _Ticket) -> None:
+        """Take an interrupted request's ticket out of the queue; if it had been handed the
+        leadership and never took it up, hand it on. Nothing for a ticket in a batch (its
+        leader answers it) or already out."""
+        with self._lock:
+            if ticket.taken or ticket.withdrawn:
+                return
+            ticket.withdrawn = True
+            self._pending.remove(ticket)
+            if ticket.promoted:
+                self._hand_on_locked()
 
     def close(self, timeout: float = 10.0) -> None:
         """Let the batches in hand and queued be written, then drop the connections. Later

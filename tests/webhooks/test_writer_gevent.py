@@ -1,6 +1,5 @@
-"""The webhook writer under gevent, as gunicorn.conf.py runs it on PostgreSQL: fifty requests at
-once in a patched process (`tests.support.gevent_probe`), forty webhook ids of which ten are
-sent twice."""
+"""The webhook writer under gevent, as gunicorn.conf.py runs it on PostgreSQL, in a patched
+process (`tests.support.gevent_probe`)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from tests.webhooks.conftest import queued_webhook_jobs
 
 def test_ready_requests_share_one_commit_and_each_id_is_recorded_once(
         app, session, tmp_path: Path, database_url: str, redis_url: str) -> None:
+    """Fifty requests at once: forty webhook ids, ten of them sent twice."""
     seen = run_probe("writer", json.dumps(settings_environ(tmp_path, database_url, redis_url)))
 
     # The first request to lead let the other 49 queue first: one batch, one INSERT, one commit.
@@ -34,3 +34,20 @@ def test_ready_requests_share_one_commit_and_each_id_is_recorded_once(
     if "psycopg_wait" in seen:
         # psycopg saw gevent's patch: its waits let the other requests run (not the C wait).
         assert seen["psycopg_wait"] != "wait_c"
+
+
+def test_requests_killed_while_leading_or_queued_leave_the_writer_working(
+        app, tmp_path: Path, database_url: str, redis_url: str) -> None:
+    """gunicorn kills the greenlets still running when a worker's graceful timeout ends: a
+    killed leader or follower must neither strand the queue nor hold the leadership."""
+    seen = run_probe("writer_interrupted", json.dumps(settings_environ(tmp_path, database_url, redis_url)))
+
+    assert seen["killed_leader"] == "GreenletExit"
+    assert isinstance(seen["behind_killed_leader"], int)  # handed the leadership, wrote its batch
+    assert seen["killed_follower"] == "GreenletExit"
+    assert isinstance(seen["leader_of_killed_follower"], int)
+    assert isinstance(seen["slow_batch"], int)
+    for outcome in seen["killed_as_promoted"]:
+        assert outcome == "GreenletExit" or isinstance(outcome, int)
+    assert isinstance(seen["after"], int)
+    assert seen["close_seconds"] < 2  # nothing left leading
