@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app. `settings` defaults to the environment (`Settings.from_env()`)."""
-    from shopify_app import crypto, db, errors, health, logs, queues, requestctx
+    from shopify_app import cooperative, crypto, db, errors, health, logs, queues, requestctx
     from shopify_app.cli import studio_cli
 
     settings = settings or Settings.from_env()
@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
 
     app.register_blueprint(health.bp)
+    if cooperative.gevent_active():
+        # Inside the webhook endpoint's middleware (installed next): webhooks take no slot.
+        app.wsgi_app = cooperative.RequestSlots(app.wsgi_app, db.REQUEST_SLOTS)  # type: ignore[method-assign]
     _register_feature_blueprints(app, settings)
     app.cli.add_command(studio_cli)
     for warning in settings.dev_defaults_in_use():

@@ -9,14 +9,26 @@ more than that:
 - the webhook writer gathers the deliveries of the greenlets that are ready before it writes a
   batch (`gather_ready`), since nothing else would make them queue up while it runs.
 
-Outside gevent (gthread workers, RQ workers, the CLI, tests) both are plain calls / no-ops.
+And one thing threads did for free: a gthread worker ran at most 16 requests at once, fewer
+than the database pool's 20 connections, while a gevent worker takes up to 1000. `RequestSlots`
+keeps every request but a webhook (which the writer records on a connection of its own) to
+`db.REQUEST_SLOTS` at once; the others wait their turn, as they waited for a thread.
+
+Outside gevent (gthread workers, RQ workers, the CLI, tests) all of this is a plain call or
+absent.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from werkzeug.wsgi import ClosingIterator
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 T = TypeVar("T")
 
@@ -49,4 +61,23 @@ def gather_ready(limit_seconds: float) -> None:
         gevent.idle()
 
 
-__all__ = ["gather_ready", "gevent_active", "off_loop"]
+class RequestSlots:
+    """WSGI middleware: at most `slots` requests inside `wrapped` at once, each holding its slot
+    until its response is closed; the others wait (under gevent, a greenlet switch)."""
+
+    def __init__(self, wrapped: WSGIApplication, slots: int):
+        self.wrapped = wrapped
+        self.slots = slots
+        self._free = threading.BoundedSemaphore(slots)  # gevent's when threading is patched
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self._free.acquire()
+        try:
+            response = self.wrapped(environ, start_response)
+        except BaseException:
+            self._free.release()
+            raise
+        return ClosingIterator(response, self._free.release)
+
+
+__all__ = ["RequestSlots", "gather_ready", "gevent_active", "off_loop"]

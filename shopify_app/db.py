@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 EXTENSION_KEY = "studio.db"
 
 
+# Connections per process (PostgreSQL). A web process runs at most REQUEST_SLOTS requests at once
+# (gthread's threads, or `cooperative.RequestSlots` under gevent) plus the webhook writer's own
+# connection, so a request never waits for one; a few stay for token refreshes, which take a
+# second connection of their own.
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+REQUEST_SLOTS = 16
+
+
 class Database:
     def __init__(self, settings: Settings):
         self.engine = make_engine(settings.database_url)
@@ -57,7 +66,8 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
+                         hide_parameters=True)
 
 
 def _current_sessionmaker() -> Session:

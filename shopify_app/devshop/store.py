@@ -27,10 +27,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from PIL import Image
 
+from shopify_app import cooperative
 from shopify_app.devshop.catalog import CATALOG
 from shopify_app.settings import Settings
 
@@ -181,6 +183,12 @@ class DevShopStore:
         self.db_path = root / "devshop.sqlite3"
         self.uploads_dir = root / "uploads"
         self._local = threading.local()
+        # Under gevent (the web server on PostgreSQL) a thread-local is per greenlet, one per
+        # request: the process shares one connection instead, one request at a time (sqlite3
+        # never lets another greenlet run mid-call, so the lock is only ever waited for between
+        # the statements of a request).
+        self._shared = SimpleNamespace()
+        self._shared_lock = threading.RLock()
         self._ensure()
 
     @classmethod
@@ -200,10 +208,11 @@ class DevShopStore:
         return conn
 
     def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit: each read sees what is committed), opened once.
+        """This thread's connection (under gevent, the process's), autocommit: each read sees
+        what is committed. Opened once.
         A process forked from one that had it opens its own; the inherited one is never used
         or closed there (SQLite forbids carrying a connection across fork)."""
-        local = self._local
+        local = self._shared if cooperative.gevent_active() else self._local
         if getattr(local, "pid", None) != os.getpid():
             if getattr(local, "conn", None) is not None:
                 _forked_away.append(local.conn)
@@ -214,19 +223,24 @@ class DevShopStore:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; BEGIN IMMEDIATE takes the write lock up front. Not nested: a
         write opened inside another on the same thread fails at once."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with self._exclusive():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        yield self._connection()
+        with self._exclusive():
+            yield self._connection()
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[object]:
+        return self._shared_lock if cooperative.gevent_active() else contextlib.nullcontext()
 
     def _ensure(self) -> None:
         with _init_lock:

@@ -18,7 +18,7 @@ PAGE_SIZE = 10
 # (its node, featured media, and `variants(first: 100)` at one point a variant), so nodes are
 # asked for eight at a time (~850 points), not the 250 ids `nodes` would accept.
 NODES_PER_QUERY = 8
-# A merchant is waiting on these calls and a web thread is held meanwhile: one quick retry and
+# A merchant is waiting on these calls and a request slot is held meanwhile: one quick retry and
 # a short wait for Shopify's throttle, then the page says Shopify did not answer. (Jobs keep the
 # client's patient defaults: several retries and up to 10 s of waiting.)
 INTERACTIVE_RETRIES = {"max_retries": 1, "max_wait": 3.0}

@@ -100,3 +100,14 @@ def test_a_seeded_photo_is_drawn_once_per_shop_and_then_read_by_every_process(
     monkeypatch.setattr(catalog, "render_look", draw_again)
     another_process = store.DevShopStore.for_settings(dev_settings)  # nothing cached in memory
     assert another_process.media_bytes(first["id"]) == drawn
+
+
+def test_under_gevent_requests_share_one_connection_one_at_a_time(tmp_path) -> None:  # noqa: ANN001
+    """A gevent worker's requests are greenlets of one thread: per-thread connections would be one
+    per request, and two of them in one thread would wait for each other's SQLite lock in C
+    ("database is locked" after blocking the whole process for the busy timeout)."""
+    from tests.foundation.test_cooperative import run_probe
+
+    seen = run_probe("devshop", str(tmp_path / "devshop"))
+    assert seen["connections"] == 1
+    assert seen["counts"] == list(range(1, 31))
