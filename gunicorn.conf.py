@@ -19,6 +19,12 @@ with gevent by itself, provided gevent patched the standard library before psyco
 imported, hence the patch below, before anything else (preload_app imports the app in this
 process). On SQLite (the embedded development default) it stays **gthread**: sqlite3 waits for
 a lock in C, which under gevent would stop every request of the process until it timed out.
+
+Under gevent nothing preempts a request: one that computes for 50 ms delays the others of its
+process by 50 ms. The app's CPU-heavy C work goes to a thread (`shopify_app.cooperative`), and
+every request but a webhook takes one of `shopify_app.db.REQUEST_SLOTS` (16, as many as the
+gthread threads were) so that the database pool (20 per process) is never asked for more than
+it has.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ def _worker_class() -> str:
 
 
 worker_class = _worker_class()
-if worker_class == "gevent":
+# "gevent", "gevent_wsgi", "gevent_pywsgi" or the class's dotted path: all need the early patch.
+if worker_class.startswith("gevent") or "ggevent" in worker_class:
     from gevent import monkey
 
     monkey.patch_all()
@@ -52,13 +59,12 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '800
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 threads = int(os.environ.get("GUNICORN_THREADS") or 16)
-# gevent's accept is greedy: the first process to wake takes a whole burst of new connections
-# (32 of 32 in a measured burst), and a keep-alive connection stays where it landed, so one
-# core idles while the other queues. With SO_REUSEPORT each process listens on its own socket
-# and the kernel spreads connections between them. The price: connections still waiting in the
-# accept queue of a process that exits (a recycled worker) are reset, and the client retries
-# (Shopify retries every webhook it did not get a 2xx for).
-reuse_port = worker_class == "gevent"
+# All workers accept from the master's one socket, so a worker being replaced never leaves a
+# port without a listener. (Not SO_REUSEPORT: gunicorn then binds one socket per worker and the
+# kernel refuses connections whenever none is up, e.g. while the only worker is recycled.)
+# gevent workers accept one connection per turn of their loop (gunicorn sets max_accept=1 with
+# more than one worker); connections that arrive at the same instant can still all land on the
+# worker that is awake, and a keep-alive connection stays where it landed.
 
 # Keep-alive: Shopify and load balancers reuse connections; an idle one costs a file descriptor
 # in the worker's poller, not a thread.

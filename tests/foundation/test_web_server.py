@@ -28,37 +28,57 @@ from tests.conftest import CLIENT_SECRET, settings_environ
 from tests.support.shopify import TEST_SHOP, fixture_bytes
 from tests.webhooks.conftest import queued_webhook_jobs
 
+# The config as gunicorn's master loads it, then the app as preload_app does; what psycopg then
+# waits with (only a cooperative wait lets the other requests of a gevent worker run).
 RESOLVE = """
 import json, runpy, sys
 config = runpy.run_path("gunicorn.conf.py")
+import app  # noqa: F401 - preload_app
+import psycopg.waiting
 monkey = sys.modules.get("gevent.monkey")
-print(json.dumps({"worker_class": config["worker_class"], "reuse_port": config["reuse_port"],
-                  "patched": bool(monkey and monkey.is_module_patched("threading"))}))
+print(json.dumps({"worker_class": config["worker_class"], "reuse_port": config.get("reuse_port", False),
+                  "patched": bool(monkey and monkey.is_module_patched("threading")),
+                  "psycopg_wait": psycopg.waiting.wait.__name__}))
 """
 
 
-def resolve_config(**environ: str) -> dict:
+def resolve_config(tmp_path: Path, **environ: str) -> dict:
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    done = subprocess.run([sys.executable, "-c", RESOLVE], cwd=PROJECT_ROOT, env={**base, **environ},
-                          capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
+    done = subprocess.run([sys.executable, "-c", RESOLVE], cwd=PROJECT_ROOT, timeout=60,
+                          env={**base, "STUDIO_INSTANCE_PATH": str(tmp_path / "instance"), **environ},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("database_url", ["postgresql://db.internal/studio", "postgres://db.internal/studio",
                                           "postgresql+psycopg://db.internal/studio"])
-def test_on_postgresql_the_server_runs_gevent_patched_before_the_app_loads(database_url: str) -> None:
-    assert resolve_config(DATABASE_URL=database_url) == {"worker_class": "gevent", "reuse_port": True,
-                                                         "patched": True}
+def test_on_postgresql_the_server_runs_gevent_patched_before_the_app_loads(
+        tmp_path: Path, database_url: str) -> None:
+    seen = resolve_config(tmp_path, DATABASE_URL=database_url)
+    assert seen["worker_class"] == "gevent"
+    assert seen["patched"] is True
+    assert seen["psycopg_wait"] != "wait_c"  # psycopg saw the patch: its waits yield
+    assert seen["reuse_port"] is False  # one shared socket: never a port without a listener
+
+
+@pytest.mark.parametrize("worker_class", ["gevent_pywsgi", "gevent_wsgi", "gunicorn.workers.ggevent.GeventWorker"])
+def test_every_gevent_worker_class_gets_the_early_patch(tmp_path: Path, worker_class: str) -> None:
+    seen = resolve_config(tmp_path, DATABASE_URL="postgresql://db.internal/studio",
+                          GUNICORN_WORKER_CLASS=worker_class)
+    assert (seen["worker_class"], seen["patched"]) == (worker_class, True)
+    assert seen["psycopg_wait"] != "wait_c"
 
 
 @pytest.mark.parametrize("environ", [{}, {"DATABASE_URL": "sqlite:///instance/studio.db"}])
-def test_on_sqlite_the_server_keeps_threads_and_patches_nothing(environ: dict[str, str]) -> None:
-    assert resolve_config(**environ) == {"worker_class": "gthread", "reuse_port": False, "patched": False}
+def test_on_sqlite_the_server_keeps_threads_and_patches_nothing(tmp_path: Path, environ: dict[str, str]) -> None:
+    seen = resolve_config(tmp_path, **environ)
+    assert (seen["worker_class"], seen["patched"]) == ("gthread", False)
 
 
-def test_the_worker_class_can_be_chosen() -> None:
-    assert resolve_config(DATABASE_URL="postgresql://db.internal/studio", GUNICORN_WORKER_CLASS="gthread") == {
-        "worker_class": "gthread", "reuse_port": False, "patched": False}
+def test_the_worker_class_can_be_chosen(tmp_path: Path) -> None:
+    seen = resolve_config(tmp_path, DATABASE_URL="postgresql://db.internal/studio", GUNICORN_WORKER_CLASS="gthread")
+    assert (seen["worker_class"], seen["patched"], seen["psycopg_wait"]) == ("gthread", False, "wait_c")
 
 
 # ----------------------------------------------------------------------------- the real server
@@ -82,6 +102,19 @@ def post_webhook(port: int, body: bytes, webhook_id: str) -> tuple[int, dict]:
         return answer.status, json.loads(answer.read())
     finally:
         connection.close()
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to gunicorn's process group, SIGKILL if it is still there after 30 s."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    except ProcessLookupError:
+        server.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(5)
+        raise
 
 
 @pytest.mark.slow
@@ -133,8 +166,7 @@ def test_the_production_server_records_concurrent_webhooks_exactly_once(
         assert sorted(recorded) == sorted(ids)
         assert len(queued_webhook_jobs(app)) == 60
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop(server)
     output = log.read_text()
     assert f"Using worker: {expected_class}" in output
     assert server.returncode == 0, output[-3000:]
