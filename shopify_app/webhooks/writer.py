@@ -34,6 +34,9 @@ Failure rules (the database is the truth, Redis the transport):
 - a batch the database refuses fails every request in it with `DeliveryNotRecorded` (503, and
   Shopify retries); when the error is about the data rather than the connection, the rows are
   tried one by one first, so one bad row does not fail its neighbours;
+- a batch writes its rows in webhook-id order, so batches of several processes holding copies
+  of the same deliveries wait for one another instead of deadlocking; one chosen as a
+  deadlock's or serialization failure's victim anyway is sent once more on the same connection;
 - an enqueue whose Redis connection is lost is sent once more on a fresh one (the script skips
   jobs a lost attempt did write, so none is pushed twice); one that still fails is logged and
   left to the reconciler (`jobs.webhooks.requeue_stale_deliveries` re-enqueues `received` rows
@@ -326,7 +329,11 @@ class DeliveryWriter:
         owners: dict[str, _Ticket] = {}
         for ticket in batch:
             owners.setdefault(ticket.delivery.webhook_id, ticket)
-        rows = [ticket.delivery for ticket in owners.values()]
+        # In webhook-id order: copies of one delivery reach several processes at once (Shopify
+        # retries, a redelivery), and two batches inserting the same ids in opposite orders
+        # would each hold one id's index entry while waiting for the other's — a deadlock that
+        # PostgreSQL breaks only after `deadlock_timeout`. One order everywhere leaves a wait.
+        rows = sorted((ticket.delivery for ticket in owners.values()), key=lambda row: row.webhook_id)
 
         failed: dict[str, BaseException] = {}
         try:
@@ -386,6 +393,12 @@ class DeliveryWriter:
         try:
             return self._execute(sql, params)
         except Exception as exc:
+            if self._statements.is_transient(exc):
+                # Chosen as a deadlock's victim (a batch of another process that still takes its
+                # ids in another order, e.g. a process running older code) or a serialization
+                # failure: nothing was written, and the connection is fine; once more.
+                log.warning("webhook writer retrying after %s", _first_line(exc))
+                return self._execute(sql, params)
             if not self._statements.is_connection_error(exc):
                 raise
             # A connection that went away while idle (database restarted, idle timeout): once
@@ -600,6 +613,9 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
 
+_ROLLED_BACK_FOR_ANOTHER = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
 class _Statements:
     """The multi-row INSERT for one engine's dialect, by batch size."""
 
@@ -618,7 +634,13 @@ class _Statements:
         self._received_at: Callable[[Any], Any] = received_at or (lambda value: value)
 
     def is_connection_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, self._connection_errors)
+        return isinstance(exc, self._connection_errors) and not self.is_transient(exc)
+
+    @staticmethod
+    def is_transient(exc: BaseException) -> bool:
+        """A transaction the server rolled back for another's sake (psycopg raises these as
+        OperationalError, like a lost connection): a deadlock victim or a serialization failure."""
+        return getattr(exc, "sqlstate", None) in _ROLLED_BACK_FOR_ANOTHER
 
     def is_data_error(self, exc: BaseException) -> bool:
         return isinstance(exc, self._data_error)

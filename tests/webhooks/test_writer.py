@@ -6,6 +6,7 @@ while more deliveries queue up, so the next batch's contents are known exactly."
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -483,3 +484,105 @@ def test_closing_a_writer_inherited_across_a_fork_never_takes_its_lock(app, writ
     writer._pid = pid
     with pytest.raises(DeliveryNotRecorded):
         writer.record(delivery("after-fork-close"))
+
+
+def test_a_deadlock_victim_is_sent_again_on_the_same_connection(app, session, writer) -> None:
+    dbapi = db.get_database(app).engine.dialect.loaded_dbapi
+
+    class DeadlockDetected(dbapi.OperationalError):  # as psycopg raises it: an OperationalError
+        sqlstate = "40P01"
+
+    class VictimOnce:
+        """The writer's connection, whose next statement is chosen as a deadlock's victim."""
+
+        def __init__(self, connection) -> None:  # noqa: ANN001
+            self.connection, self.statements = connection, 0
+
+        def cursor(self):  # noqa: ANN202
+            cursor = self.connection.cursor()
+            self.statements += 1
+            if self.statements > 1:
+                return cursor
+            cursor.close()
+            return self
+
+        def execute(self, sql, params):  # noqa: ANN001, ANN202 - the victim's cursor
+            raise DeadlockDetected("deadlock detected")
+
+        def close(self) -> None:
+            pass
+
+        def __getattr__(self, name: str):  # noqa: ANN204 - rollback, invalidate, …
+            return getattr(self.connection, name)
+
+    writer.record(delivery("before"))  # the writer's connection is open
+    victim = writer._connection = VictimOnce(writer._connection)
+    try:
+        delivery_id = writer.record(delivery("victim"))
+        assert victim.statements == 2  # refused, then sent once more
+        assert writer._connection is victim  # not mistaken for a lost connection
+    finally:
+        writer._connection = victim.connection
+    assert delivery_id == _rows(session)["victim"]
+    assert delivery_id in _queued_ids(app)
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="the lock order is PostgreSQL's unique-index waits; set TEST_DATABASE_URL")
+def test_a_batch_takes_its_ids_in_one_order_so_copies_racing_in_another_process_never_deadlock(
+        app, session, writer, held, monkeypatch) -> None:
+    # Another process's transaction holds "race-a" uncommitted; this process's next batch holds
+    # "race-b" then "race-a" in arrival order. Written in that order it would hold race-b while
+    # waiting for race-a, and the other process inserting race-b next would close the cycle.
+    # Written in id order it waits for race-a first, holding nothing the other needs.
+    engine = db.get_database(app).engine
+    real = writer._execute
+    calls: list[int] = []
+
+    def counted(sql: str, params: list) -> dict:
+        if "race-" in repr(params):  # not the blocker's batch
+            calls.append(1)
+        return real(sql, params)
+
+    other = engine.raw_connection()
+    observer = engine.raw_connection()
+    try:
+        other.driver_connection.cursor_factory = writer._statements.dbapi.RawCursor
+        cursor = other.cursor()
+        cursor.execute("SET lock_timeout = '10s'")
+        sql, convert = writer._statements.insert(1)
+        cursor.execute(sql, convert([delivery("race-a")]))  # uncommitted: the other process's
+
+        recorder = Recorder(writer)
+        recorder.start(0, delivery("race-b"))
+        deadline = time.monotonic() + 10
+        while len(writer._pending) < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        recorder.start(1, delivery("race-a"))
+        monkeypatch.setattr(writer, "_execute", counted)
+        held(2)  # the next batch: race-b, race-a
+
+        watch = observer.cursor()
+        deadline = time.monotonic() + 10
+        waiting = 0
+        while not waiting and time.monotonic() < deadline:
+            watch.execute("SELECT count(*) FROM pg_stat_activity "
+                          "WHERE wait_event_type = 'Lock' AND datname = current_database()")
+            waiting = watch.fetchone()[0]
+            observer.rollback()
+            time.sleep(0.01)
+        assert waiting == 1  # the batch waits for the other transaction's race-a
+
+        cursor.execute(sql, convert([delivery("race-b")]))  # no deadlock: the batch holds no race-b
+        assert [webhook_id for _, webhook_id in cursor.fetchall()] == ["race-b"]
+        other.commit()
+        cursor.close()
+        results = recorder.join()
+    finally:
+        other.invalidate()  # its cursor factory is not the pool's
+        observer.close()
+
+    assert results == {0: None, 1: None}  # both already recorded by the other process
+    assert len(calls) == 1  # written once: no deadlock victim sent again
+    assert writer.sizes == [1, 2]  # type: ignore[attr-defined]
+    assert set(_rows(session)) == {"blocker", "race-a", "race-b"}
